@@ -1,0 +1,81 @@
+package catalog
+
+// azureRegions lists Azure regions by their programmatic name, which is what
+// the Azure cloud-controller-manager writes into the region label (lower case,
+// no spaces: "westeurope", "germanywestcentral"). Restricted-access regions
+// (germanynorth, norwaywest, swedensouth, switzerlandwest, uaecentral, ...)
+// are included: nodes do run there.
+//
+// Source: Microsoft Learn "Azure regions list"
+// (https://learn.microsoft.com/azure/reliability/regions-list; physical
+// location and programmatic name columns), cross-checked with
+// `az account list-locations` output. The Azure Government (usgov*) and
+// Azure operated by 21Vianet (china*) names come from the location lists of
+// those clouds. Taken 2026-11.
+var azureRegions = []site{
+	{"australiacentral", "AU", "Canberra"},
+	{"australiacentral2", "AU", "Canberra"},
+	{"australiaeast", "AU", "New South Wales"},
+	{"australiasoutheast", "AU", "Victoria"},
+	{"austriaeast", "AT", "Vienna"},
+	{"belgiumcentral", "BE", "Brussels"},
+	{"brazilsouth", "BR", "São Paulo State"},
+	{"brazilsoutheast", "BR", "Rio de Janeiro"},
+	{"canadacentral", "CA", "Toronto"},
+	{"canadaeast", "CA", "Quebec City"},
+	{"centralindia", "IN", "Pune"},
+	{"centralus", "US", "Iowa"},
+	{"chilecentral", "CL", "Santiago"},
+	{"chinaeast2", "CN", "Shanghai"},
+	{"chinaeast3", "CN", "Shanghai"},
+	{"chinanorth2", "CN", "Beijing"},
+	{"chinanorth3", "CN", "Hebei"},
+	{"eastasia", "HK", "Hong Kong"},
+	{"eastus", "US", "Virginia"},
+	{"eastus2", "US", "Virginia"},
+	{"francecentral", "FR", "Paris"},
+	{"francesouth", "FR", "Marseille"},
+	{"germanynorth", "DE", "Berlin"},
+	{"germanywestcentral", "DE", "Frankfurt"},
+	{"indonesiacentral", "ID", "Jakarta"},
+	{"israelcentral", "IL", "Israel"},
+	{"italynorth", "IT", "Milan"},
+	{"japaneast", "JP", "Tokyo, Saitama"},
+	{"japanwest", "JP", "Osaka"},
+	{"jioindiacentral", "IN", "Nagpur"},
+	{"jioindiawest", "IN", "Jamnagar"},
+	{"koreacentral", "KR", "Seoul"},
+	{"koreasouth", "KR", "Busan"},
+	{"malaysiawest", "MY", "Kuala Lumpur"},
+	{"mexicocentral", "MX", "Querétaro State"},
+	{"newzealandnorth", "NZ", "Auckland"},
+	{"northcentralus", "US", "Illinois"},
+	{"northeurope", "IE", "Ireland"},
+	{"norwayeast", "NO", "Oslo"},
+	{"norwaywest", "NO", "Stavanger"},
+	{"polandcentral", "PL", "Warsaw"},
+	{"qatarcentral", "QA", "Doha"},
+	{"southafricanorth", "ZA", "Johannesburg"},
+	{"southafricawest", "ZA", "Cape Town"},
+	{"southcentralus", "US", "Texas"},
+	{"southeastasia", "SG", "Singapore"},
+	{"southindia", "IN", "Chennai"},
+	{"spaincentral", "ES", "Madrid"},
+	{"swedencentral", "SE", "Gävle"},
+	{"swedensouth", "SE", "Malmö"},
+	{"switzerlandnorth", "CH", "Zurich"},
+	{"switzerlandwest", "CH", "Geneva"},
+	{"uaecentral", "AE", "Abu Dhabi"},
+	{"uaenorth", "AE", "Dubai"},
+	{"uksouth", "GB", "London"},
+	{"ukwest", "GB", "Cardiff"},
+	{"usgovarizona", "US", "Arizona"},
+	{"usgovtexas", "US", "Texas"},
+	{"usgovvirginia", "US", "Virginia"},
+	{"westcentralus", "US", "Wyoming"},
+	{"westeurope", "NL", "Netherlands"},
+	{"westindia", "IN", "Mumbai"},
+	{"westus", "US", "California"},
+	{"westus2", "US", "Washington"},
+	{"westus3", "US", "Phoenix"},
+}

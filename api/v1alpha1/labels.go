@@ -1,0 +1,41 @@
+package v1alpha1
+
+// Labels and annotations the operator reads and writes. Everything it writes on Nodes, and the
+// country a person sets on an on-prem Node, lives under a *.node-restriction.kubernetes.io/ prefix:
+// the NodeRestriction admission plugin forbids kubelets to set such labels on their own Node, so a
+// compromised node cannot claim to be somewhere it is not.
+const (
+	// JurisdictionLabelPrefix starts the per-jurisdiction node label; the jurisdiction's name follows,
+	// and the value is always "true".
+	JurisdictionLabelPrefix = "jurisdiction.dataresidency.node-restriction.kubernetes.io/"
+
+	// CountryLabel carries the node's ISO 3166-1 alpha-2 country. A person sets it on nodes whose
+	// region is not in the catalog (on-prem); otherwise the operator writes the catalog's answer.
+	CountryLabel = "dataresidency.node-restriction.kubernetes.io/country"
+
+	// JurisdictionLabelValue is the value of every jurisdiction label.
+	JurisdictionLabelValue = "true"
+
+	// GovernedNamespaceLabel marks namespaces that contain at least one PersonalDataStore; the
+	// webhooks select these namespaces and fail closed in them.
+	GovernedNamespaceLabel = "dataresidency.io/governed"
+
+	// StoresAnnotation lists, comma-separated, the stores that governed a pod at admission.
+	StoresAnnotation = "dataresidency.io/stores"
+
+	// AllowedJurisdictionsAnnotation lists the pod's permitted jurisdictions at admission, one
+	// group per store separated by ";" (a node must be in one jurisdiction of every group).
+	AllowedJurisdictionsAnnotation = "dataresidency.io/allowed-jurisdictions"
+
+	// Evidence annotations: where a governed pod was bound, recorded once it is bound.
+	ObservedRegionAnnotation        = "dataresidency.io/observed-region"
+	ObservedCountryAnnotation       = "dataresidency.io/observed-country"
+	ObservedJurisdictionsAnnotation = "dataresidency.io/observed-jurisdictions"
+	ObservedAtAnnotation            = "dataresidency.io/observed-at"
+
+	// JurisdictionFinalizer lets a deleted Jurisdiction remove its labels from every node first.
+	JurisdictionFinalizer = "dataresidency.io/node-labels"
+)
+
+// JurisdictionLabel returns the node label key that marks membership of jurisdiction name.
+func JurisdictionLabel(name string) string { return JurisdictionLabelPrefix + name }

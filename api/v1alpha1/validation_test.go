@@ -1,0 +1,298 @@
+package v1alpha1_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+// fromYAML decodes one object; the tests write invalid objects as YAML so that they can say
+// things Go's typed structs cannot (a missing required field, a wrong type).
+func fromYAML(doc string) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{}
+	Expect(yaml.Unmarshal([]byte(doc), &obj.Object)).To(Succeed())
+	return obj
+}
+
+const validStore = `
+apiVersion: dataresidency.io/v1alpha1
+kind: PersonalDataStore
+metadata: {name: NAME, namespace: validation}
+spec:
+  dataCategories: [ContactDetails]
+  allowedJurisdictions: [eu]
+  workloadSelector: {matchLabels: {app: db}}
+`
+
+// store returns a valid store with spec fields replaced by overrides (YAML of the spec's fields).
+func store(name, overrides string) *unstructured.Unstructured {
+	obj := fromYAML(strings.Replace(validStore, "NAME", name, 1))
+	over := fromYAML(overrides).Object
+	spec := obj.Object["spec"].(map[string]any)
+	for k, v := range over {
+		if v == nil {
+			delete(spec, k)
+		} else {
+			spec[k] = v
+		}
+	}
+	return obj
+}
+
+const validProcessor = `
+apiVersion: dataresidency.io/v1alpha1
+kind: DataProcessor
+metadata: {name: NAME}
+spec:
+  role: ServiceProvider
+  jurisdictions: [eu]
+  purposes: [mail delivery]
+  dataCategories: [ContactDetails]
+`
+
+func processor(name, overrides string) *unstructured.Unstructured {
+	obj := fromYAML(strings.Replace(validProcessor, "NAME", name, 1))
+	spec := obj.Object["spec"].(map[string]any)
+	for k, v := range fromYAML(overrides).Object {
+		if v == nil {
+			delete(spec, k)
+		} else {
+			spec[k] = v
+		}
+	}
+	return obj
+}
+
+const validException = `
+apiVersion: dataresidency.io/v1alpha1
+kind: ResidencyException
+metadata: {name: NAME, namespace: validation}
+spec:
+  selector: {matchLabels: {job-name: export}}
+  stores: [customer-db]
+  reason: LegalProcess
+  justification: Court order 117 requires an export by counsel in the US.
+  approvedBy: dpo@example.com
+  expiresAt: "2030-01-01T00:00:00Z"
+`
+
+func exception(name, overrides string) *unstructured.Unstructured {
+	obj := fromYAML(strings.Replace(validException, "NAME", name, 1))
+	spec := obj.Object["spec"].(map[string]any)
+	for k, v := range fromYAML(overrides).Object {
+		if v == nil {
+			delete(spec, k)
+		} else {
+			spec[k] = v
+		}
+	}
+	return obj
+}
+
+func jurisdictionYAML(name, spec string) *unstructured.Unstructured {
+	return fromYAML("apiVersion: dataresidency.io/v1alpha1\nkind: Jurisdiction\nmetadata: {name: " + name + "}\nspec: " + spec)
+}
+
+var _ = Describe("CRD validation", func() {
+	BeforeEach(func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "validation"}}
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, ns))).To(Succeed())
+	})
+
+	DescribeTable("rejects nonsense with a message that names the field",
+		func(obj *unstructured.Unstructured, field, message string) {
+			err := k8sClient.Create(ctx, obj)
+			Expect(err).To(HaveOccurred(), "the apiserver accepted an invalid object")
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("jurisdiction name that cannot be a label key", jurisdictionYAML("eu.west", "{countries: [DE]}"),
+			"metadata.name", "must be a DNS-1123 label"),
+		Entry("jurisdiction with no countries, regions or selector", jurisdictionYAML("empty", "{displayName: nowhere}"),
+			"spec", "needs at least one of countries, regions or nodeSelector"),
+		Entry("country UK (the ISO code is GB)", jurisdictionYAML("uk", "{countries: [UK]}"),
+			"spec.countries[0]", `Unsupported value: "UK"`),
+		Entry("country code that is two capitals but not ISO", jurisdictionYAML("xx", "{countries: [DE, XX]}"),
+			"spec.countries[1]", `Unsupported value: "XX"`),
+		Entry("lower-case country code", jurisdictionYAML("lower", "{countries: [de]}"),
+			"spec.countries[0]", `Unsupported value: "de"`),
+		Entry("duplicate country", jurisdictionYAML("dup", "{countries: [DE, DE]}"),
+			"spec.countries[1]", "Duplicate value"),
+		Entry("empty nodeSelector", jurisdictionYAML("sel", "{nodeSelector: {}}"),
+			"spec.nodeSelector", "nodeSelector must not be empty"),
+		Entry("region that is not a label value", jurisdictionYAML("reg", "{regions: ['eu central']}"),
+			"spec.regions[0]", "should match"),
+
+		Entry("store without allowedJurisdictions", store("s1", "{allowedJurisdictions: null}"),
+			"spec.allowedJurisdictions", "Required value"),
+		Entry("store with empty allowedJurisdictions", store("s2", "{allowedJurisdictions: []}"),
+			"spec.allowedJurisdictions", "should have at least 1 items"),
+		Entry("store with duplicate allowedJurisdictions", store("s3", "{allowedJurisdictions: [eu, eu]}"),
+			"spec.allowedJurisdictions[1]", "Duplicate value"),
+		Entry("store naming a jurisdiction that is not a DNS-1123 name", store("s4", "{allowedJurisdictions: [EU]}"),
+			"spec.allowedJurisdictions[0]", "should match"),
+		Entry("store with an empty workloadSelector", store("s5", "{workloadSelector: {}}"),
+			"spec.workloadSelector", "workloadSelector must not be empty"),
+		Entry("store with an empty volumeSelector", store("s6", "{volumeSelector: {matchLabels: {}}}"),
+			"spec.volumeSelector", "volumeSelector must not be empty"),
+		Entry("store with an unknown data category", store("s7", "{dataCategories: [Passwords]}"),
+			"spec.dataCategories[0]", `Unsupported value: "Passwords"`),
+		Entry("store without data categories", store("s8", "{dataCategories: []}"),
+			"spec.dataCategories", "should have at least 1 items"),
+		Entry("store with an unknown enforcement", store("s9", "{enforcement: Block}"),
+			"spec.enforcement", `Unsupported value: "Block"`),
+		Entry("store with a grace period that is not a duration", store("s10", "{evictionGracePeriod: ten minutes}"),
+			"spec.evictionGracePeriod", "should match"),
+		Entry("store with a grace period over 30 days", store("s11", "{evictionGracePeriod: 1000h}"),
+			"spec.evictionGracePeriod", "between 0s and 720h"),
+		Entry("store with an unknown egress mode", store("s12", "{egress: Block}"),
+			"spec.egress", `Unsupported value: "Block"`),
+		Entry("store naming a processor that is not a DNS-1123 name", store("s13", "{processors: [Mail_Delivery]}"),
+			"spec.processors[0]", "should match"),
+
+		Entry("processor with an unknown role", processor("p1", "{role: Vendor}"),
+			"spec.role", `Unsupported value: "Vendor"`),
+		Entry("processor without jurisdictions", processor("p2", "{jurisdictions: null}"),
+			"spec.jurisdictions", "Required value"),
+		Entry("processor endpoint with an invalid CIDR", processor("p3", "{endpoints: [{cidr: 300.1.1.0/24, ports: [{port: 443}]}]}"),
+			"spec.endpoints[0].cidr", "must be an IPv4 or IPv6 CIDR"),
+		Entry("processor endpoint CIDR with host bits", processor("p4", "{endpoints: [{cidr: 192.0.2.7/24, ports: [{port: 443}]}]}"),
+			"spec.endpoints[0].cidr", "network address"),
+		Entry("processor port out of range", processor("p5", "{endpoints: [{cidr: 192.0.2.0/24, ports: [{port: 70000}]}]}"),
+			"spec.endpoints[0].ports[0].port", "less than or equal to 65535"),
+		Entry("processor port range ending before it starts", processor("p6", "{endpoints: [{cidr: 192.0.2.0/24, ports: [{port: 600, endPort: 500}]}]}"),
+			"spec.endpoints[0].ports[0]", "endPort must not be lower than port"),
+		Entry("processor endpoint without ports", processor("p7", "{endpoints: [{cidr: 192.0.2.0/24, ports: []}]}"),
+			"spec.endpoints[0].ports", "should have at least 1 items"),
+		Entry("processor endpoint with an unknown protocol", processor("p8", "{endpoints: [{cidr: 192.0.2.0/24, ports: [{port: 1, protocol: ICMP}]}]}"),
+			"spec.endpoints[0].ports[0].protocol", `Unsupported value: "ICMP"`),
+
+		Entry("exception without expiresAt", exception("e1", "{expiresAt: null}"),
+			"spec.expiresAt", "Required value"),
+		Entry("exception with a one-word justification", exception("e2", "{justification: because}"),
+			"spec.justification", "at least 20 chars long"),
+		Entry("exception with an unknown reason", exception("e3", "{reason: Convenience}"),
+			"spec.reason", `Unsupported value: "Convenience"`),
+		Entry("exception ending before it starts", exception("e4", `{startsAt: "2031-01-01T00:00:00Z"}`),
+			"spec", "expiresAt must be after startsAt"),
+		Entry("exception with an empty selector", exception("e5", "{selector: {}}"),
+			"spec.selector", "selector must not be empty"),
+		Entry("exception naming no store", exception("e6", "{stores: []}"),
+			"spec.stores", "should have at least 1 items"),
+		Entry("exception without approver", exception("e7", "{approvedBy: null}"),
+			"spec.approvedBy", "Required value"),
+	)
+
+	It("accepts a minimal store and fills in the defaults", func() {
+		obj := store("defaults", "{}")
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		spec := obj.Object["spec"].(map[string]any)
+		Expect(spec).To(HaveKeyWithValue("enforcement", "Enforce"))
+		Expect(spec).To(HaveKeyWithValue("evictionGracePeriod", "10m"))
+		Expect(spec).To(HaveKeyWithValue("egress", "Unrestricted"))
+	})
+
+	It("applies every sample in config/samples", func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, ns))).To(Succeed())
+		files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "dataresidency_*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).NotTo(BeEmpty())
+		kinds := map[string]bool{}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+			for {
+				obj := &unstructured.Unstructured{}
+				if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+					break
+				} else {
+					Expect(err).NotTo(HaveOccurred(), f)
+				}
+				Expect(k8sClient.Create(ctx, obj)).To(Succeed(), "sample %s", f)
+				kinds[obj.GetKind()] = true
+			}
+		}
+		Expect(kinds).To(HaveKey("Jurisdiction"))
+		Expect(kinds).To(HaveKey("PersonalDataStore"))
+		Expect(kinds).To(HaveKey("DataProcessor"))
+		Expect(kinds).To(HaveKey("ResidencyException"))
+	})
+
+	It("documents every field for kubectl explain", func() {
+		By("every property of every CRD schema has a description")
+		var crds apiextensionsv1.CustomResourceDefinitionList
+		Expect(k8sClient.List(ctx, &crds)).To(Succeed())
+		for _, crd := range crds.Items {
+			if crd.Spec.Group != "dataresidency.io" {
+				continue
+			}
+			schema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
+			for _, top := range []string{"spec", "status"} {
+				prop := schema.Properties[top]
+				Expect(undocumented(top, &prop)).To(BeEmpty(), "%s has undocumented fields", crd.Name)
+			}
+		}
+
+		By("kubectl explain personaldatastore.spec shows each field with its documentation")
+		out := kubectl("explain", "personaldatastore.spec")
+		for _, field := range []string{"allowedJurisdictions", "dataCategories", "description", "egress",
+			"enforcement", "evictionGracePeriod", "processors", "volumeSelector", "workloadSelector"} {
+			Expect(out).To(ContainSubstring(field))
+		}
+		Expect(out).To(ContainSubstring("workloadSelector selects the pods of this namespace that store or process"))
+	})
+})
+
+// undocumented lists the paths below path whose schema has no description. Fields that are
+// standard Kubernetes types (label selectors, conditions) carry their own upstream documentation.
+func undocumented(path string, s *apiextensionsv1.JSONSchemaProps) []string {
+	var out []string
+	if s.Description == "" {
+		out = append(out, path)
+	}
+	for name, p := range s.Properties {
+		p := p
+		out = append(out, undocumented(path+"."+name, &p)...)
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		for _, sub := range undocumented(path+"[]", s.Items.Schema) {
+			if sub != path+"[]" { // list items are documented by their field
+				out = append(out, sub)
+			}
+		}
+	}
+	return out
+}
+
+// kubectl runs the kubectl that `make test` built (v1.37) against the test apiserver.
+func kubectl(args ...string) string {
+	user, err := testEnv.AddUser(envtest.User{Name: "explainer", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	kubeconfig, err := user.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(os.WriteFile(path, kubeconfig, 0o600)).To(Succeed())
+	cmd := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"), append([]string{"--kubeconfig", path}, args...)...)
+	out, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(out))
+	return string(out)
+}

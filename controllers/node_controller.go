@@ -1,0 +1,241 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
+)
+
+// NodeReconciler keeps each node's jurisdiction labels and country label exactly in line with the
+// Jurisdictions, and reports nodes whose location is untrusted or unknown.
+type NodeReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+
+	mu       sync.Mutex
+	problems map[string]string // node name -> location problem, for the gauge
+}
+
+var _ reconcile.Reconciler = (*NodeReconciler)(nil)
+
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=dataresidency.io,resources=jurisdictions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile computes one node's labels and patches the node only when they change.
+func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	node := &corev1.Node{}
+	if err := r.Get(ctx, req.NamespacedName, node); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.setProblem(req.Name, "")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting node: %w", err)
+	}
+	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	desired := desiredNodeMetadata(node, matchers)
+	previousProblem := node.Annotations[locationProblemAnnotation]
+	if !maps.Equal(desired.labels, node.Labels) || !maps.Equal(desired.annotations, node.Annotations) {
+		patch := client.MergeFrom(node.DeepCopy())
+		node.Labels, node.Annotations = desired.labels, desired.annotations
+		if err := r.Patch(ctx, node, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patching node labels: %w", err)
+		}
+		nodeLabelPatches.Inc()
+		log.FromContext(ctx).V(1).Info("node labels updated", "jurisdictions", desired.jurisdictions, "country", desired.location.Country)
+	}
+	if desired.problem != previousProblem && desired.problem != "" {
+		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, "Location"+desired.problem, "Locate",
+			"node belongs to no jurisdiction and hosts no governed pods: %s", desired.detail)
+	}
+	r.setProblem(node.Name, desired.problem)
+	return ctrl.Result{}, nil
+}
+
+// nodeMetadata is what a node's labels and annotations should be.
+type nodeMetadata struct {
+	labels, annotations map[string]string
+	location            engine.NodeLocation
+	jurisdictions       []string
+	problem, detail     string
+}
+
+// desiredNodeMetadata is the pure part of the node controller: from a node and the jurisdictions,
+// the labels and annotations the node should carry.
+func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher) nodeMetadata {
+	countryByOperator := node.Annotations[countrySourceAnnotation] == string(engine.CountryFromCatalog)
+	personSetCountry := node.Labels[v1alpha1.CountryLabel] != "" && !countryByOperator
+	loc := engine.LocateNode(node, personSetCountry)
+
+	// Jurisdiction membership is decided on the node's labels as a person or cloud set them,
+	// never on labels the operator itself wrote.
+	own := make(labels.Set, len(node.Labels))
+	for k, v := range node.Labels {
+		if !strings.HasPrefix(k, v1alpha1.JurisdictionLabelPrefix) && (k != v1alpha1.CountryLabel || personSetCountry) {
+			own[k] = v
+		}
+	}
+	names := engine.JurisdictionsOf(matchers, loc, own)
+
+	out := nodeMetadata{
+		labels:        maps.Clone(own),
+		annotations:   maps.Clone(node.Annotations),
+		location:      loc,
+		jurisdictions: names,
+	}
+	if out.annotations == nil {
+		out.annotations = map[string]string{}
+	}
+	for _, name := range names {
+		out.labels[v1alpha1.JurisdictionLabel(name)] = v1alpha1.JurisdictionLabelValue
+	}
+	delete(out.annotations, countrySourceAnnotation)
+	if !personSetCountry && loc.Trusted() && loc.Country != "" {
+		out.labels[v1alpha1.CountryLabel] = loc.Country
+		out.annotations[countrySourceAnnotation] = string(engine.CountryFromCatalog)
+	}
+
+	switch {
+	case !loc.Trusted():
+		out.problem, out.detail = problemUntrusted, loc.Untrusted
+	case len(names) == 0 && loc.Country == "":
+		out.problem = problemUnknown
+		out.detail = unknownLocationDetail(loc)
+	}
+	delete(out.annotations, locationProblemAnnotation)
+	delete(out.annotations, locationDetailAnnotation)
+	if out.problem != "" {
+		out.annotations[locationProblemAnnotation] = out.problem
+		out.annotations[locationDetailAnnotation] = out.detail
+	}
+	if len(out.annotations) == 0 && node.Annotations == nil {
+		out.annotations = nil
+	}
+	return out
+}
+
+func unknownLocationDetail(loc engine.NodeLocation) string {
+	if loc.Region == "" {
+		return fmt.Sprintf("no %s label, no country label %s, and no Jurisdiction nodeSelector matches; label the node with its region or country",
+			engine.RegionLabel, v1alpha1.CountryLabel)
+	}
+	return fmt.Sprintf("region %q is not in the region catalog and in no Jurisdiction's regions; set %s on the node or add the region to a Jurisdiction",
+		loc.Region, v1alpha1.CountryLabel)
+}
+
+func (r *NodeReconciler) setProblem(node, problem string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.problems == nil {
+		r.problems = map[string]string{}
+	}
+	if problem == "" {
+		delete(r.problems, node)
+	} else {
+		r.problems[node] = problem
+	}
+	counts := map[string]float64{problemUntrusted: 0, problemUnknown: 0}
+	for _, p := range r.problems {
+		counts[p]++
+	}
+	for p, n := range counts {
+		nodesWithLocationProblem.WithLabelValues(p).Set(n)
+	}
+}
+
+// activeJurisdictionMatchers compiles every Jurisdiction that is not being deleted. A deleted
+// Jurisdiction's labels must go, so it matches nothing from the moment it is marked for deletion.
+func activeJurisdictionMatchers(ctx context.Context, c client.Reader) ([]*engine.JurisdictionMatcher, error) {
+	var list v1alpha1.JurisdictionList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing jurisdictions: %w", err)
+	}
+	matchers := make([]*engine.JurisdictionMatcher, 0, len(list.Items))
+	for i := range list.Items {
+		j := &list.Items[i]
+		if !j.DeletionTimestamp.IsZero() {
+			continue
+		}
+		m, err := engine.NewJurisdictionMatcher(j.Name, &j.Spec)
+		if err != nil {
+			// The schema validates selectors; one that still fails to compile matches nothing
+			// rather than blocking every other jurisdiction.
+			log.FromContext(ctx).Error(err, "ignoring jurisdiction with an invalid nodeSelector", "jurisdiction", j.Name)
+			continue
+		}
+		matchers = append(matchers, m)
+	}
+	return matchers, nil
+}
+
+// SetupWithManager watches nodes (only changes that can move labels) and Jurisdictions (a spec
+// change or deletion re-evaluates every node: membership may have changed anywhere).
+func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("node-location").
+		For(&corev1.Node{}, builder.WithPredicates(nodeLocationChanged)).
+		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.allNodes),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted))).
+		Complete(r)
+}
+
+func (r *NodeReconciler) allNodes(ctx context.Context, _ client.Object) []reconcile.Request {
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes); err != nil {
+		log.FromContext(ctx).Error(err, "listing nodes after a jurisdiction change")
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(nodes.Items))
+	for i := range nodes.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: nodes.Items[i].Name}}
+	}
+	return reqs
+}
+
+// nodeLocationChanged drops node updates that cannot change location or labels, such as the
+// status heartbeats that make up nearly all node updates.
+var nodeLocationChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldNode, okOld := e.ObjectOld.(*corev1.Node)
+		newNode, okNew := e.ObjectNew.(*corev1.Node)
+		if !okOld || !okNew {
+			return true
+		}
+		return !maps.Equal(oldNode.Labels, newNode.Labels) ||
+			!maps.Equal(oldNode.Annotations, newNode.Annotations) ||
+			oldNode.Spec.ProviderID != newNode.Spec.ProviderID
+	},
+}
+
+// deletionStarted passes updates that set a deletionTimestamp.
+var deletionStarted = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}

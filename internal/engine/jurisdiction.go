@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+)
+
+// JurisdictionMatcher answers "is a node in this jurisdiction?" for one Jurisdiction, with its
+// country and region sets and selector built once rather than per node.
+type JurisdictionMatcher struct {
+	Name      string
+	countries map[string]struct{}
+	regions   map[string]struct{}
+	selector  labels.Selector // nil when the spec has no nodeSelector
+}
+
+// NewJurisdictionMatcher compiles a Jurisdiction's spec.
+func NewJurisdictionMatcher(name string, spec *v1alpha1.JurisdictionSpec) (*JurisdictionMatcher, error) {
+	m := &JurisdictionMatcher{
+		Name:      name,
+		countries: make(map[string]struct{}, len(spec.Countries)),
+		regions:   make(map[string]struct{}, len(spec.Regions)),
+	}
+	for _, c := range spec.Countries {
+		m.countries[string(c)] = struct{}{}
+	}
+	for _, r := range spec.Regions {
+		m.regions[r] = struct{}{}
+	}
+	if spec.NodeSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(spec.NodeSelector)
+		if err != nil {
+			return nil, fmt.Errorf("jurisdiction %q: nodeSelector: %w", name, err)
+		}
+		m.selector = sel
+	}
+	return m, nil
+}
+
+// Contains reports whether a node at loc with nodeLabels is in the jurisdiction: its country is
+// listed, or its region is, or the nodeSelector matches. Untrusted nodes are in no jurisdiction.
+func (m *JurisdictionMatcher) Contains(loc NodeLocation, nodeLabels labels.Set) bool {
+	if !loc.Trusted() {
+		return false
+	}
+	return m.Claims(loc, nodeLabels)
+}
+
+// Claims is Contains without the trust check: whether the node's own claim puts it in the
+// jurisdiction. Status uses it to list untrusted nodes where a person would look for them.
+func (m *JurisdictionMatcher) Claims(loc NodeLocation, nodeLabels labels.Set) bool {
+	if _, ok := m.countries[loc.Country]; ok && loc.Country != "" {
+		return true
+	}
+	if _, ok := m.regions[loc.Region]; ok && loc.Region != "" {
+		return true
+	}
+	return m.selector != nil && m.selector.Matches(nodeLabels)
+}
+
+// JurisdictionsOf returns the sorted names of the jurisdictions a node is in.
+func JurisdictionsOf(matchers []*JurisdictionMatcher, loc NodeLocation, nodeLabels labels.Set) []string {
+	var names []string
+	for _, m := range matchers {
+		if m.Contains(loc, nodeLabels) {
+			names = append(names, m.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// The label keys a kubelet may set on its own Node under the NodeRestriction admission plugin,
+// within the kubernetes.io and k8s.io namespaces; outside those namespaces it may set anything
+// except keys under node-restriction.kubernetes.io.
+var kubeletSettableKeys = map[string]bool{
+	"kubernetes.io/hostname":                   true,
+	"kubernetes.io/arch":                       true,
+	"kubernetes.io/os":                         true,
+	"beta.kubernetes.io/arch":                  true,
+	"beta.kubernetes.io/os":                    true,
+	"beta.kubernetes.io/instance-type":         true,
+	"node.kubernetes.io/instance-type":         true,
+	"failure-domain.beta.kubernetes.io/region": true,
+	"failure-domain.beta.kubernetes.io/zone":   true,
+	"topology.kubernetes.io/region":            true,
+	"topology.kubernetes.io/zone":              true,
+}
+
+// KubeletSettable reports whether a kubelet may set label key on its own Node, so that a
+// compromised node could claim it. Keys under a *.node-restriction.kubernetes.io/ prefix are safe.
+func KubeletSettable(key string) bool {
+	prefix, _, found := strings.Cut(key, "/")
+	if !found {
+		return true
+	}
+	if prefix == "node-restriction.kubernetes.io" || strings.HasSuffix(prefix, ".node-restriction.kubernetes.io") {
+		return false
+	}
+	if kubeletSettableKeys[key] {
+		return true
+	}
+	if prefix == "kubelet.kubernetes.io" || strings.HasSuffix(prefix, ".kubelet.kubernetes.io") ||
+		prefix == "node.kubernetes.io" || strings.HasSuffix(prefix, ".node.kubernetes.io") {
+		return true
+	}
+	inReservedNamespace := prefix == "kubernetes.io" || strings.HasSuffix(prefix, ".kubernetes.io") ||
+		prefix == "k8s.io" || strings.HasSuffix(prefix, ".k8s.io")
+	return !inReservedNamespace
+}
+
+// KubeletSettableSelectorKeys returns the keys of a Jurisdiction's nodeSelector that a kubelet may
+// set on itself, sorted; empty when the selector is safe or absent.
+func KubeletSettableSelectorKeys(sel *metav1.LabelSelector) []string {
+	if sel == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for k := range sel.MatchLabels {
+		if KubeletSettable(k) {
+			seen[k] = true
+		}
+	}
+	for _, e := range sel.MatchExpressions {
+		if KubeletSettable(e.Key) {
+			seen[e.Key] = true
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -196,6 +197,9 @@ func activeJurisdictionMatchers(ctx context.Context, c client.Reader) ([]*engine
 func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("node-location").
+		// Node reconciles are independent, and a Jurisdiction change enqueues every node: a few
+		// workers keep the round trips to the API server overlapping.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		For(&corev1.Node{}, builder.WithPredicates(nodeLocationChanged)).
 		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.allNodes),
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted))).

@@ -9,7 +9,7 @@ export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 CONTROLLER_GEN ?= go tool controller-gen
 # Packages whose tests start a real kube-apiserver (Ginkgo + envtest); run verbosely so the output
 # shows the specs that ran.
-ENVTEST_PKGS := ./api/... ./controllers/...
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/...
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go
 
 SHELL := /usr/bin/env bash -o pipefail
@@ -63,7 +63,7 @@ tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) (once per mac
 
 .PHONY: test
 test: tools verify-generated verify-fmt vet ## Run every test: unit, envtest (real kube-apiserver) and e2e.
-	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers)
+	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook)
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: bench

@@ -5,12 +5,20 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -18,9 +26,15 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/controllers"
+	residencywebhook "github.com/residency-operator/residency-operator/internal/webhook"
 )
 
 var scheme = runtime.NewScheme()
+
+// The self-managed certificate: cert-controller keeps a CA and serving certificate in a Secret of
+// the operator's namespace and injects the CA into the webhook configurations.
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -32,7 +46,11 @@ func main() {
 		metricsAddr, probeAddr, certDir string
 		webhookPort                     int
 		leaderElect, secureMetrics      bool
-		enableHTTP2                     bool
+		enableHTTP2, enableWebhooks     bool
+		certManagement                  string
+		namespace, serviceName          string
+		secretName                      string
+		mutatingName, validatingName    string
 	)
 	// Leader election is on by default in a cluster (two replicas must not both evict) and off
 	// when the manager runs outside one, as in `make run` against a local control plane.
@@ -44,6 +62,14 @@ func main() {
 	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the admission webhook server listens on.")
 	flag.StringVar(&certDir, "webhook-cert-dir", "", "Folder with the webhook server's tls.crt and tls.key; empty uses controller-runtime's default.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the webhook and metrics servers (off: CVE-2023-44487, CVE-2023-39325).")
+	flag.BoolVar(&enableWebhooks, "enable-webhooks", true, "Serve the pod and PersistentVolumeClaim admission webhooks.")
+	flag.StringVar(&certManagement, "cert-management", "self",
+		"Who provides the webhook serving certificate: self (a rotating, self-signed CA kept in a Secret, injected into the webhook configurations) or external (cert-manager, or files you mount into --webhook-cert-dir).")
+	flag.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "residency-system"), "The operator's namespace, where the certificate Secret lives.")
+	flag.StringVar(&serviceName, "webhook-service-name", "residency-webhook-service", "The webhook Service's name, for the certificate's DNS names.")
+	flag.StringVar(&secretName, "webhook-secret-name", "residency-webhook-server-cert", "The Secret that holds the self-managed webhook certificate.")
+	flag.StringVar(&mutatingName, "mutating-webhook-configuration", "residency-mutating-webhook-configuration", "The MutatingWebhookConfiguration whose CA bundle the self-managed certificate keeps current.")
+	flag.StringVar(&validatingName, "validating-webhook-configuration", "residency-validating-webhook-configuration", "The ValidatingWebhookConfiguration whose CA bundle the self-managed certificate keeps current.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -61,7 +87,11 @@ func main() {
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "residency-operator.dataresidency.io",
-		WebhookServer:          webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: certDir, TLSOpts: tlsOpts}),
+		// The operator reads Secrets only for its own certificate: cache them in its namespace only.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		}},
+		WebhookServer: webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: certDirOrDefault(certDir), TLSOpts: tlsOpts}),
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")
@@ -77,6 +107,62 @@ func main() {
 		setupLog.Error(err, "unable to set up health check")
 		os.Exit(1)
 	}
+	// Webhooks are registered only once their certificate exists: the webhook server cannot
+	// start without one, and readiness waits for it so no traffic reaches a replica too early.
+	webhooksReady := make(chan struct{})
+	if enableWebhooks {
+		certsReady := make(chan struct{})
+		switch certManagement {
+		case "self":
+			if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+				SecretKey:      types.NamespacedName{Namespace: namespace, Name: secretName},
+				CertDir:        mgr.GetWebhookServer().(*webhook.DefaultServer).Options.CertDir,
+				CAName:         "residency-operator-ca",
+				CAOrganization: "residency-operator",
+				DNSName:        fmt.Sprintf("%s.%s.svc", serviceName, namespace),
+				ExtraDNSNames:  []string{fmt.Sprintf("%s.%s.svc.cluster.local", serviceName, namespace)},
+				IsReady:        certsReady,
+				Webhooks: []rotator.WebhookInfo{
+					{Name: mutatingName, Type: rotator.Mutating},
+					{Name: validatingName, Type: rotator.Validating},
+				},
+				// Every replica serves webhooks, so every replica keeps its certificate files current.
+				RequireLeaderElection: false,
+			}); err != nil {
+				setupLog.Error(err, "unable to set up certificate rotation")
+				os.Exit(1)
+			}
+		case "external":
+			close(certsReady)
+		default:
+			setupLog.Error(fmt.Errorf("unknown value %q", certManagement), "--cert-management must be self or external")
+			os.Exit(1)
+		}
+		go func() {
+			<-certsReady
+			if err := residencywebhook.Setup(mgr); err != nil {
+				setupLog.Error(err, "unable to set up webhooks")
+				os.Exit(1)
+			}
+			close(webhooksReady)
+		}()
+	} else {
+		close(webhooksReady)
+	}
+	if err := mgr.AddReadyzCheck("webhooks", func(req *http.Request) error {
+		select {
+		case <-webhooksReady:
+			if !enableWebhooks {
+				return nil
+			}
+			return mgr.GetWebhookServer().StartedChecker()(req)
+		default:
+			return fmt.Errorf("webhook certificate not ready yet")
+		}
+	}); err != nil {
+		setupLog.Error(err, "unable to set up webhook ready check")
+		os.Exit(1)
+	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up ready check")
 		os.Exit(1)
@@ -87,4 +173,20 @@ func main() {
 		setupLog.Error(err, "manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// certDirOrDefault is controller-runtime's default folder when none is given; set explicitly so
+// the rotator writes where the server reads.
+func certDirOrDefault(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	return filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
 }

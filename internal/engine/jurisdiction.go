@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -138,4 +139,14 @@ func KubeletSettableSelectorKeys(sel *metav1.LabelSelector) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// ExceptionActive reports whether a ResidencyException applies at now: from startsAt (or its
+// creation) until, not including, expiresAt.
+func ExceptionActive(spec *v1alpha1.ResidencyExceptionSpec, created, now time.Time) bool {
+	start := created
+	if spec.StartsAt != nil {
+		start = spec.StartsAt.Time
+	}
+	return !now.Before(start) && now.Before(spec.ExpiresAt.Time)
 }

@@ -1,0 +1,122 @@
+// Package webhook holds the admission webhooks: a pod mutator that injects the permitted-node
+// affinity, and validators for pods and PersistentVolumeClaims. They are thin: every decision is
+// the engine's.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
+)
+
+// policy is what governs one object at admission: its stores by enforcement mode, with the stores
+// an active exception lifts for it taken out.
+type policy struct {
+	enforce, warn []v1alpha1.PersonalDataStore
+	audit         []string
+	exempted      map[string]string // store -> exception name
+	jurisdictions map[string]*v1alpha1.JurisdictionSpec
+}
+
+// governed reports whether any Enforce or Warn store constrains the object.
+func (p *policy) governed() bool { return len(p.enforce)+len(p.warn) > 0 }
+
+// constraining returns the Enforce and Warn stores, the ones whose placement is injected.
+func (p *policy) constraining() []v1alpha1.PersonalDataStore {
+	return append(slices.Clone(p.enforce), p.warn...)
+}
+
+// selectorFor picks the selector of a store that applies to a kind of object.
+type selectorFor func(*v1alpha1.PersonalDataStore) *metav1.LabelSelector
+
+func workloadSelector(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
+	return &s.Spec.WorkloadSelector
+}
+func volumeSelector(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
+	return s.Spec.VolumeSelector
+}
+
+// loadPolicy reads, from the manager's cache, the stores of namespace whose selector matches
+// objLabels, and the exceptions that apply to the object now.
+func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabels map[string]string, sel selectorFor, now time.Time) (*policy, error) {
+	var stores v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &stores, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing PersonalDataStores: %w", err)
+	}
+	p := &policy{}
+	set := labels.Set(objLabels)
+	var matched []v1alpha1.PersonalDataStore
+	for i := range stores.Items {
+		s := &stores.Items[i]
+		ls := sel(s)
+		if ls == nil || !s.DeletionTimestamp.IsZero() {
+			continue
+		}
+		selector, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil || selector.Empty() {
+			continue // the schema rejects both; never let one govern everything
+		}
+		if selector.Matches(set) {
+			matched = append(matched, *s)
+		}
+	}
+	if len(matched) == 0 {
+		return p, nil
+	}
+
+	var exceptions v1alpha1.ResidencyExceptionList
+	if err := r.List(ctx, &exceptions, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing ResidencyExceptions: %w", err)
+	}
+	p.exempted = map[string]string{}
+	for i := range exceptions.Items {
+		ex := &exceptions.Items[i]
+		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now) {
+			continue
+		}
+		selector, err := metav1.LabelSelectorAsSelector(&ex.Spec.Selector)
+		if err != nil || selector.Empty() || !selector.Matches(set) {
+			continue
+		}
+		for _, s := range ex.Spec.Stores {
+			p.exempted[string(s)] = ex.Name
+		}
+	}
+
+	for _, s := range matched {
+		if _, ok := p.exempted[s.Name]; ok {
+			continue
+		}
+		switch s.Spec.Enforcement {
+		case v1alpha1.Audit:
+			p.audit = append(p.audit, s.Name)
+		case v1alpha1.Warn:
+			p.warn = append(p.warn, s)
+		default: // Enforce, and unset on objects that bypassed defaulting: fail closed
+			p.enforce = append(p.enforce, s)
+		}
+	}
+	if !p.governed() {
+		return p, nil
+	}
+
+	var jurs v1alpha1.JurisdictionList
+	if err := r.List(ctx, &jurs); err != nil {
+		return nil, fmt.Errorf("listing Jurisdictions: %w", err)
+	}
+	p.jurisdictions = make(map[string]*v1alpha1.JurisdictionSpec, len(jurs.Items))
+	for i := range jurs.Items {
+		if jurs.Items[i].DeletionTimestamp.IsZero() {
+			p.jurisdictions[jurs.Items[i].Name] = &jurs.Items[i].Spec
+		}
+	}
+	return p, nil
+}

@@ -70,6 +70,10 @@ func main() {
 	flag.StringVar(&secretName, "webhook-secret-name", "residency-webhook-server-cert", "The Secret that holds the self-managed webhook certificate.")
 	flag.StringVar(&mutatingName, "mutating-webhook-configuration", "residency-mutating-webhook-configuration", "The MutatingWebhookConfiguration whose CA bundle the self-managed certificate keeps current.")
 	flag.StringVar(&validatingName, "validating-webhook-configuration", "residency-validating-webhook-configuration", "The ValidatingWebhookConfiguration whose CA bundle the self-managed certificate keeps current.")
+	controllerOpts := controllers.DefaultOptions()
+	flag.Float64Var(&controllerOpts.EvictionsPerSecond, "evictions-per-second", controllerOpts.EvictionsPerSecond,
+		"Evictions of violating pods per second, across all stores (PodDisruptionBudgets apply as well).")
+	flag.IntVar(&controllerOpts.EvictionBurst, "eviction-burst", controllerOpts.EvictionBurst, "Evictions allowed in a burst above the steady rate.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -88,7 +92,9 @@ func main() {
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "residency-operator.dataresidency.io",
 		// The operator reads Secrets only for its own certificate: cache them in its namespace only.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		// Pods and nodes are cached cluster-wide; managed fields are most of their bytes and
+		// nothing here reads them.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		}},
 		WebhookServer: webhook.NewServer(webhook.Options{Port: webhookPort, CertDir: certDirOrDefault(certDir), TLSOpts: tlsOpts}),
@@ -99,7 +105,7 @@ func main() {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := controllers.SetupWithManager(ctx, mgr); err != nil {
+	if err := controllers.SetupWithManager(ctx, mgr, controllerOpts); err != nil {
 		setupLog.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

@@ -3,6 +3,8 @@ package controllers
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
 
 var (
@@ -22,4 +24,42 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(nodesWithLocationProblem, nodeLabelPatches)
+}
+
+var (
+	storeViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "residency_store_violations",
+		Help: "Governed pods and volumes outside a store's permitted jurisdictions.",
+	}, []string{"namespace", "store"})
+	storeGoverned = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "residency_store_governed_objects",
+		Help: "Pods and volumes a store governs, by kind.",
+	}, []string{"namespace", "store", "kind"})
+	storeCompliant = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "residency_store_compliant",
+		Help: "1 when a store is compliant, 0 when it is not.",
+	}, []string{"namespace", "store"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(storeViolations, storeGoverned, storeCompliant, evictions)
+}
+
+func recordStoreMetrics(store *v1alpha1.PersonalDataStore, status v1alpha1.PersonalDataStoreStatus) {
+	storeViolations.WithLabelValues(store.Namespace, store.Name).Set(float64(status.ViolationCount))
+	storeGoverned.WithLabelValues(store.Namespace, store.Name, "Pod").Set(float64(status.GovernedPods))
+	storeGoverned.WithLabelValues(store.Namespace, store.Name, "PersistentVolumeClaim").Set(float64(status.GovernedVolumes))
+	compliant := 0.0
+	if status.ViolationCount == 0 {
+		compliant = 1
+	}
+	storeCompliant.WithLabelValues(store.Namespace, store.Name).Set(compliant)
+}
+
+func forgetStoreMetrics(namespace, name string) {
+	storeViolations.DeleteLabelValues(namespace, name)
+	storeCompliant.DeleteLabelValues(namespace, name)
+	storeGoverned.DeleteLabelValues(namespace, name, "Pod")
+	storeGoverned.DeleteLabelValues(namespace, name, "PersistentVolumeClaim")
+	evictions.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "store": name})
 }

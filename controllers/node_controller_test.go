@@ -6,7 +6,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -207,19 +206,7 @@ var _ = Describe("Node location labels", Ordered, func() {
 	})
 })
 
-func nodeEventReasons(node string) func(g Gomega) []string {
-	return func(g Gomega) []string {
-		var list eventsv1.EventList
-		g.Expect(k8sClient.List(ctx, &list)).To(Succeed())
-		var reasons []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == "Node" && e.Regarding.Name == node {
-				reasons = append(reasons, e.Reason)
-			}
-		}
-		return reasons
-	}
-}
+func nodeEventReasons(node string) func(g Gomega) []string { return eventReasons("Node", node) }
 
 var _ = Describe("Governed namespaces", func() {
 	It("labels a namespace while it holds a PersonalDataStore", func() {

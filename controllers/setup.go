@@ -6,15 +6,30 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // EventReporter is the name the operator's Events carry as their reporting controller.
 const EventReporter = "residency-operator"
 
+// Options tune the controllers.
+type Options struct {
+	// EvictionsPerSecond and EvictionBurst bound evictions across all stores.
+	EvictionsPerSecond float64
+	EvictionBurst      int
+}
+
+// DefaultOptions are the options the manager runs with unless flags say otherwise.
+func DefaultOptions() Options { return Options{EvictionsPerSecond: 2, EvictionBurst: 5} }
+
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
 // envtest suites both call it, so tests run exactly the wiring that ships.
-func SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options) error {
+	opts := DefaultOptions()
+	if len(options) > 0 {
+		opts = options[0]
+	}
 	if err := setupIndexers(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up field indexers: %w", err)
 	}
@@ -24,6 +39,18 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := (&JurisdictionReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up jurisdiction controller: %w", err)
+	}
+	if err := setupStoreIndexers(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up store field indexers: %w", err)
+	}
+	if err := (&StoreReconciler{
+		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{},
+		Evictor: NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up store controller: %w", err)
+	}
+	if err := (&ExceptionReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up exception controller: %w", err)
 	}
 	if err := (&NamespaceReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up namespace controller: %w", err)

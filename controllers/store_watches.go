@@ -1,0 +1,246 @@
+package controllers
+
+import (
+	"context"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+)
+
+// Index keys the store controller lists through; see indexers.go for the node indexes.
+const (
+	podNodeIndex           = "spec.nodeName"
+	podClaimIndex          = "residency.pod.claim"
+	storeJurisdictionIndex = "residency.store.jurisdiction"
+	exceptionStoreIndex    = "residency.exception.store"
+)
+
+func setupStoreIndexers(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, podNodeIndex, func(obj client.Object) []string {
+		if n := obj.(*corev1.Pod).Spec.NodeName; n != "" {
+			return []string{n}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, podClaimIndex, func(obj client.Object) []string {
+		return podClaimNames(obj.(*corev1.Pod))
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.PersonalDataStore{}, storeJurisdictionIndex, func(obj client.Object) []string {
+		var out []string
+		for _, j := range obj.(*v1alpha1.PersonalDataStore).Spec.AllowedJurisdictions {
+			out = append(out, string(j))
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &v1alpha1.ResidencyException{}, exceptionStoreIndex, func(obj client.Object) []string {
+		var out []string
+		for _, s := range obj.(*v1alpha1.ResidencyException).Spec.Stores {
+			out = append(out, string(s))
+		}
+		return out
+	})
+}
+
+// SetupWithManager maps every change that can move a store's audit to that store only: pods by
+// the stores selecting them, nodes by the pods on them, claims and volumes by the stores and pods
+// using them, Jurisdictions and exceptions by the stores naming them.
+func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("personaldatastore").
+		For(&v1alpha1.PersonalDataStore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.storesOfPod), builder.WithPredicates(podPlacementChanged)).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNode), builder.WithPredicates(nodeLocationChanged)).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.storesOfClaim), builder.WithPredicates(claimChanged)).
+		Watches(&corev1.PersistentVolume{}, handler.EnqueueRequestsFromMapFunc(r.storesOfVolume), builder.WithPredicates(volumeChanged)).
+		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.storesOfJurisdiction)).
+		Watches(&v1alpha1.ResidencyException{}, handler.EnqueueRequestsFromMapFunc(storesOfException)).
+		Complete(r)
+}
+
+// storeSelectorCache lists a namespace's stores once per map call, however many objects map.
+type storeSelectorCache struct {
+	r       *StoreReconciler
+	byNS    map[string][]v1alpha1.PersonalDataStore
+	failed  bool
+	context context.Context
+}
+
+func (c *storeSelectorCache) stores(ns string) []v1alpha1.PersonalDataStore {
+	if s, ok := c.byNS[ns]; ok {
+		return s
+	}
+	var list v1alpha1.PersonalDataStoreList
+	if err := c.r.List(c.context, &list, client.InNamespace(ns)); err != nil {
+		log.FromContext(c.context).Error(err, "listing stores for a watch event", "namespace", ns)
+		c.failed = true
+		return nil
+	}
+	c.byNS[ns] = list.Items
+	return list.Items
+}
+
+func newStoreSelectorCache(ctx context.Context, r *StoreReconciler) *storeSelectorCache {
+	return &storeSelectorCache{r: r, byNS: map[string][]v1alpha1.PersonalDataStore{}, context: ctx}
+}
+
+// matching returns requests for the stores of ns whose selector (picked by pick) matches l.
+func (c *storeSelectorCache) matching(ns string, l map[string]string, pick func(*v1alpha1.PersonalDataStore) *metav1.LabelSelector, into map[reconcile.Request]bool) {
+	list := c.stores(ns)
+	for i := range list {
+		s := &list[i]
+		sel := pick(s)
+		if sel == nil {
+			continue
+		}
+		selector, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil || selector.Empty() || !selector.Matches(labels.Set(l)) {
+			continue
+		}
+		into[reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: s.Name}}] = true
+	}
+}
+
+func workloadSelectorOf(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
+	return &s.Spec.WorkloadSelector
+}
+func volumeSelectorOf(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
+	return s.Spec.VolumeSelector
+}
+
+func requests(set map[reconcile.Request]bool) []reconcile.Request {
+	out := make([]reconcile.Request, 0, len(set))
+	for req := range set {
+		out = append(out, req)
+	}
+	return out
+}
+
+func (r *StoreReconciler) storesOfPod(ctx context.Context, obj client.Object) []reconcile.Request {
+	set := map[reconcile.Request]bool{}
+	newStoreSelectorCache(ctx, r).matching(obj.GetNamespace(), obj.GetLabels(), workloadSelectorOf, set)
+	return requests(set)
+}
+
+func (r *StoreReconciler) storesOfNode(ctx context.Context, obj client.Object) []reconcile.Request {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.MatchingFields{podNodeIndex: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing pods of a changed node", "node", obj.GetName())
+		return nil
+	}
+	cache := newStoreSelectorCache(ctx, r)
+	set := map[reconcile.Request]bool{}
+	for i := range pods.Items {
+		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, workloadSelectorOf, set)
+	}
+	return requests(set)
+}
+
+func (r *StoreReconciler) storesOfClaim(ctx context.Context, obj client.Object) []reconcile.Request {
+	cache := newStoreSelectorCache(ctx, r)
+	set := map[reconcile.Request]bool{}
+	cache.matching(obj.GetNamespace(), obj.GetLabels(), volumeSelectorOf, set)
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{podClaimIndex: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing pods of a changed claim", "claim", obj.GetName())
+		return requests(set)
+	}
+	for i := range pods.Items {
+		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, workloadSelectorOf, set)
+	}
+	return requests(set)
+}
+
+func (r *StoreReconciler) storesOfVolume(ctx context.Context, obj client.Object) []reconcile.Request {
+	ref := obj.(*corev1.PersistentVolume).Spec.ClaimRef
+	if ref == nil {
+		return nil
+	}
+	claim := &corev1.PersistentVolumeClaim{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, claim); err != nil {
+		return nil
+	}
+	return r.storesOfClaim(ctx, claim)
+}
+
+func (r *StoreReconciler) storesOfJurisdiction(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &list, client.MatchingFields{storeJurisdictionIndex: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing stores of a changed jurisdiction")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+func storesOfException(_ context.Context, obj client.Object) []reconcile.Request {
+	ex := obj.(*v1alpha1.ResidencyException)
+	out := make([]reconcile.Request, 0, len(ex.Spec.Stores))
+	for _, s := range ex.Spec.Stores {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ex.Namespace, Name: string(s)}})
+	}
+	return out
+}
+
+// podPlacementChanged passes pod updates that can change a store's audit; status heartbeats,
+// readiness flips and the operator's own evidence annotations do not.
+var podPlacementChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okO := e.ObjectOld.(*corev1.Pod)
+		n, okN := e.ObjectNew.(*corev1.Pod)
+		if !okO || !okN {
+			return true
+		}
+		return !maps.Equal(o.Labels, n.Labels) || o.Spec.NodeName != n.Spec.NodeName ||
+			o.Status.Phase != n.Status.Phase || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+	},
+}
+
+var claimChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okO := e.ObjectOld.(*corev1.PersistentVolumeClaim)
+		n, okN := e.ObjectNew.(*corev1.PersistentVolumeClaim)
+		if !okO || !okN {
+			return true
+		}
+		return !maps.Equal(o.Labels, n.Labels) || o.Spec.VolumeName != n.Spec.VolumeName ||
+			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+	},
+}
+
+var volumeChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okO := e.ObjectOld.(*corev1.PersistentVolume)
+		n, okN := e.ObjectNew.(*corev1.PersistentVolume)
+		if !okO || !okN {
+			return true
+		}
+		return !maps.Equal(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Spec.NodeAffinity, n.Spec.NodeAffinity) ||
+			!equality.Semantic.DeepEqual(o.Spec.ClaimRef, n.Spec.ClaimRef)
+	},
+}

@@ -49,6 +49,9 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}
+	if err := (&ProcessorReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up processor controller: %w", err)
+	}
 	if err := (&ExceptionReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up exception controller: %w", err)
 	}

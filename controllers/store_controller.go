@@ -70,7 +70,17 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 
+	processors, err := r.checkProcessors(ctx, store)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	egressConflict, err := r.reconcileEgress(ctx, store, processors.permitted)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
 	status := r.buildStatus(store, audit, missing, now)
+	r.setProcessorStatus(store, &status, processors.findings, egressConflict)
 	var requeue time.Duration
 	if len(missing) == 0 && store.Spec.Enforcement == v1alpha1.Enforce {
 		requeue = r.enforce(ctx, store, status.Violations, audit, now)
@@ -177,6 +187,51 @@ func (r *StoreReconciler) buildStatus(store *v1alpha1.PersonalDataStore, a *audi
 		})
 	}
 	return status
+}
+
+// setProcessorStatus records processor findings (which make the store not Compliant) and the
+// state of egress restriction, with Events for findings and conflicts that are new.
+func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, status *v1alpha1.PersonalDataStoreStatus, findings []v1alpha1.ProcessorFinding, egressConflict string) {
+	status.ProcessorFindings = findings
+	known := map[string]bool{}
+	for _, f := range store.Status.ProcessorFindings {
+		known[f.Processor+"/"+string(f.Reason)] = true
+	}
+	for _, f := range findings {
+		if !known[f.Processor+"/"+string(f.Reason)] {
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, string(f.Reason), "CheckProcessors", "%s", f.Message)
+		}
+	}
+	if len(findings) > 0 && status.ViolationCount == 0 {
+		names := make([]string, 0, len(findings))
+		for _, f := range findings {
+			names = append(names, f.Processor)
+		}
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: v1alpha1.CompliantCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProcessorFindings,
+			Message:            fmt.Sprintf("processors %s fail the sharing checks; see status.processorFindings", strings.Join(names, ", ")),
+			ObservedGeneration: store.Generation,
+		})
+	}
+	switch {
+	case store.Spec.Egress != v1alpha1.EgressRestrict:
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.EgressRestrictedCondition)
+	case egressConflict != "":
+		if c := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.EgressRestrictedCondition); c == nil || c.Reason != v1alpha1.ReasonNetworkPolicyConflict {
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonNetworkPolicyConflict, "RestrictEgress", "%s", egressConflict)
+		}
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNetworkPolicyConflict,
+			Message: egressConflict, ObservedGeneration: store.Generation,
+		})
+	default:
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNetworkPolicyApplied,
+			Message: fmt.Sprintf("NetworkPolicy %s lets governed pods reach only DNS, this namespace and %d permitted processors",
+				networkPolicyName(store), len(store.Spec.Processors)-len(findings)),
+			ObservedGeneration: store.Generation,
+		})
+	}
 }
 
 func (r *StoreReconciler) patchStatus(ctx context.Context, store *v1alpha1.PersonalDataStore, status v1alpha1.PersonalDataStoreStatus) error {

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"maps"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,6 +30,7 @@ const (
 	podClaimIndex          = "residency.pod.claim"
 	storeJurisdictionIndex = "residency.store.jurisdiction"
 	exceptionStoreIndex    = "residency.exception.store"
+	storeProcessorIndex    = "residency.store.processor"
 )
 
 func setupStoreIndexers(ctx context.Context, mgr ctrl.Manager) error {
@@ -49,6 +52,15 @@ func setupStoreIndexers(ctx context.Context, mgr ctrl.Manager) error {
 		var out []string
 		for _, j := range obj.(*v1alpha1.PersonalDataStore).Spec.AllowedJurisdictions {
 			out = append(out, string(j))
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.PersonalDataStore{}, storeProcessorIndex, func(obj client.Object) []string {
+		var out []string
+		for _, p := range obj.(*v1alpha1.PersonalDataStore).Spec.Processors {
+			out = append(out, string(p))
 		}
 		return out
 	}); err != nil {
@@ -77,6 +89,10 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.PersistentVolume{}, handler.EnqueueRequestsFromMapFunc(r.storesOfVolume), builder.WithPredicates(volumeChanged)).
 		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.storesOfJurisdiction)).
 		Watches(&v1alpha1.ResidencyException{}, handler.EnqueueRequestsFromMapFunc(storesOfException)).
+		Watches(&v1alpha1.DataProcessor{}, handler.EnqueueRequestsFromMapFunc(r.storesOfProcessor),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// By name, not owner: a user's same-named policy going away must bring the store back too.
+		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(storeOfNetworkPolicy)).
 		Complete(r)
 }
 
@@ -196,6 +212,27 @@ func (r *StoreReconciler) storesOfJurisdiction(ctx context.Context, obj client.O
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return out
+}
+
+func (r *StoreReconciler) storesOfProcessor(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &list, client.MatchingFields{storeProcessorIndex: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing stores of a changed processor")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+func storeOfNetworkPolicy(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := strings.CutPrefix(obj.GetName(), "residency-")
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
 }
 
 func storesOfException(_ context.Context, obj client.Object) []reconcile.Request {

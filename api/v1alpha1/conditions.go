@@ -14,6 +14,10 @@ const (
 	// that a kubelet cannot set on its own Node.
 	SelectorTrustedCondition = "SelectorTrusted"
 
+	// EgressRestrictedCondition (True is good) says, for a store with egress: Restrict, that the
+	// operator's NetworkPolicy is in place.
+	EgressRestrictedCondition = "EgressRestricted"
+
 	// ActiveCondition (True means the exemption applies now) is set on ResidencyExceptions.
 	ActiveCondition = "Active"
 )
@@ -36,6 +40,10 @@ const (
 	ReasonViolations = "Violations"
 	// ReasonProcessorFindings: a processor the store names fails a check.
 	ReasonProcessorFindings = "ProcessorFindings"
+	// ReasonNetworkPolicyApplied: the store's egress NetworkPolicy is in place.
+	ReasonNetworkPolicyApplied = "NetworkPolicyApplied"
+	// ReasonNetworkPolicyConflict: a NetworkPolicy the operator does not own has the name it needs.
+	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
 	// ReasonNotYetActive: an exception's start time is in the future.
 	ReasonNotYetActive = "NotYetActive"
 	// ReasonWithinWindow: an exception applies now.

@@ -1,0 +1,111 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+)
+
+const maxListedProcessorStores = 100
+
+// ProcessorReconciler writes a DataProcessor's status: the stores that name it and whether its
+// jurisdictions exist.
+type ProcessorReconciler struct {
+	client.Client
+}
+
+var _ reconcile.Reconciler = (*ProcessorReconciler)(nil)
+
+// +kubebuilder:rbac:groups=dataresidency.io,resources=dataprocessors/status,verbs=get;update;patch
+
+// Reconcile computes the processor's status.
+func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &v1alpha1.DataProcessor{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var stores v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &stores, client.MatchingFields{storeProcessorIndex: p.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing stores naming the processor: %w", err)
+	}
+	status := v1alpha1.DataProcessorStatus{ObservedGeneration: p.Generation, Conditions: slices.Clone(p.Status.Conditions)}
+	for i := range stores.Items {
+		status.Stores = append(status.Stores, v1alpha1.NamespacedReference{Namespace: stores.Items[i].Namespace, Name: stores.Items[i].Name})
+	}
+	slices.SortFunc(status.Stores, func(a, b v1alpha1.NamespacedReference) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	if len(status.Stores) > maxListedProcessorStores {
+		status.Stores = status.Stores[:maxListedProcessorStores]
+	}
+	var missing []string
+	for _, j := range p.Spec.Jurisdictions {
+		if err := r.Get(ctx, client.ObjectKey{Name: string(j)}, &v1alpha1.Jurisdiction{}); apierrors.IsNotFound(err) {
+			missing = append(missing, string(j))
+		} else if err != nil {
+			return ctrl.Result{}, fmt.Errorf("getting jurisdiction %s: %w", j, err)
+		}
+	}
+	cond := metav1.Condition{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonResolved,
+		Message: fmt.Sprintf("processes in %s; named by %d stores", joinNames(p.Spec.Jurisdictions), len(stores.Items)), ObservedGeneration: p.Generation}
+	if len(missing) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonJurisdictionNotFound
+		cond.Message = fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.jurisdictions", strings.Join(missing, ", "))
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+	if equality.Semantic.DeepEqual(status, p.Status) {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFrom(p.DeepCopy())
+	p.Status = status
+	if err := r.Status().Patch(ctx, p, patch); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches processors, the stores that name them (old and new names, so a
+// processor dropped from a store updates too) and Jurisdictions.
+func (r *ProcessorReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("dataprocessor").
+		For(&v1alpha1.DataProcessor{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.PersonalDataStore{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			var out []reconcile.Request
+			for _, name := range obj.(*v1alpha1.PersonalDataStore).Spec.Processors {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: string(name)}})
+			}
+			return out
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.allProcessors)).
+		Complete(r)
+}
+
+func (r *ProcessorReconciler) allProcessors(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list v1alpha1.DataProcessorList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "listing processors after a jurisdiction change")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+	}
+	return out
+}

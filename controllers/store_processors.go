@@ -1,0 +1,151 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=dataresidency.io,resources=dataprocessors,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;delete
+
+// networkPolicyName is the name of the NetworkPolicy the operator owns for a store.
+func networkPolicyName(store *v1alpha1.PersonalDataStore) string { return "residency-" + store.Name }
+
+// processorCheck is what the checks found about the processors a store names.
+type processorCheck struct {
+	findings  []v1alpha1.ProcessorFinding
+	permitted []*v1alpha1.DataProcessor // passed every check: their endpoints may be reached
+}
+
+// checkProcessors applies the policy's sharing rules to each processor a store names: it must
+// exist, process in one of the store's allowed jurisdictions, and be allowed every data category
+// the store holds (data minimisation).
+func (r *StoreReconciler) checkProcessors(ctx context.Context, store *v1alpha1.PersonalDataStore) (processorCheck, error) {
+	var out processorCheck
+	for _, name := range store.Spec.Processors {
+		p := &v1alpha1.DataProcessor{}
+		if err := r.Get(ctx, client.ObjectKey{Name: string(name)}, p); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return out, fmt.Errorf("getting processor %s: %w", name, err)
+			}
+			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: string(name), Reason: v1alpha1.ProcessorNotFound,
+				Message: fmt.Sprintf("DataProcessor %s does not exist: create it or remove it from spec.processors", name)})
+			continue
+		}
+		if !slices.ContainsFunc(p.Spec.Jurisdictions, func(j v1alpha1.JurisdictionName) bool {
+			return slices.Contains(store.Spec.AllowedJurisdictions, j)
+		}) {
+			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: p.Name, Reason: v1alpha1.JurisdictionNotPermitted,
+				Message: fmt.Sprintf("DataProcessor %s processes in %s, none of the store's allowed jurisdictions %s: use a processor in a permitted jurisdiction or stop sharing with it",
+					p.Name, joinNames(p.Spec.Jurisdictions), joinNames(store.Spec.AllowedJurisdictions))})
+			continue
+		}
+		var missing []string
+		for _, c := range store.Spec.DataCategories {
+			if !slices.Contains(p.Spec.DataCategories, c) {
+				missing = append(missing, string(c))
+			}
+		}
+		if len(missing) > 0 {
+			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: p.Name, Reason: v1alpha1.CategoriesNotCovered,
+				Message: fmt.Sprintf("DataProcessor %s may not receive %s, which the store holds: it must get only the data it needs; split the store or widen the processor's dataCategories if the policy allows",
+					p.Name, strings.Join(missing, ", "))})
+			continue
+		}
+		out.permitted = append(out.permitted, p)
+	}
+	return out, nil
+}
+
+// desiredNetworkPolicy is the egress policy of a store: governed pods may reach DNS, pods of their
+// own namespace, and the endpoints of the processors that passed the checks; nothing else.
+func desiredNetworkPolicy(store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) networkingv1.NetworkPolicySpec {
+	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
+	dns := intstr.FromInt32(53)
+	spec := networkingv1.NetworkPolicySpec{
+		PodSelector: *store.Spec.WorkloadSelector.DeepCopy(),
+		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+		Egress: []networkingv1.NetworkPolicyEgressRule{
+			{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
+			{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+		},
+	}
+	sorted := slices.Clone(permitted)
+	slices.SortFunc(sorted, func(a, b *v1alpha1.DataProcessor) int { return strings.Compare(a.Name, b.Name) })
+	for _, p := range sorted {
+		for _, ep := range p.Spec.Endpoints {
+			rule := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: ep.CIDR}}}}
+			for _, port := range ep.Ports {
+				proto := corev1.Protocol(port.Protocol)
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				num := intstr.FromInt32(port.Port)
+				rule.Ports = append(rule.Ports, networkingv1.NetworkPolicyPort{Protocol: &proto, Port: &num, EndPort: port.EndPort})
+			}
+			spec.Egress = append(spec.Egress, rule)
+		}
+	}
+	return spec
+}
+
+// reconcileEgress keeps the store's owned NetworkPolicy in line with egress: Restrict. It never
+// touches a NetworkPolicy it does not own; a conflicting one is returned as a message.
+func (r *StoreReconciler) reconcileEgress(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (conflict string, err error) {
+	existing := &networkingv1.NetworkPolicy{}
+	key := client.ObjectKey{Namespace: store.Namespace, Name: networkPolicyName(store)}
+	getErr := r.Get(ctx, key, existing)
+	if getErr != nil && !apierrors.IsNotFound(getErr) {
+		return "", fmt.Errorf("getting NetworkPolicy: %w", getErr)
+	}
+	found := getErr == nil
+	owned := found && metav1.IsControlledBy(existing, store)
+
+	if store.Spec.Egress != v1alpha1.EgressRestrict {
+		if owned {
+			if err := r.Delete(ctx, existing); client.IgnoreNotFound(err) != nil {
+				return "", fmt.Errorf("deleting NetworkPolicy: %w", err)
+			}
+		}
+		return "", nil
+	}
+	if found && !owned {
+		return fmt.Sprintf("NetworkPolicy %s already exists and is not owned by this store; it was left alone, so egress is not restricted: rename or delete it", key.Name), nil
+	}
+	spec := desiredNetworkPolicy(store, permitted)
+	if owned {
+		if equality.Semantic.DeepEqual(existing.Spec, spec) {
+			return "", nil
+		}
+		existing.Spec = spec
+		if err := r.Update(ctx, existing); err != nil {
+			return "", fmt.Errorf("updating NetworkPolicy: %w", err)
+		}
+		return "", nil
+	}
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "residency-operator", "dataresidency.io/store": store.Name}},
+		Spec: spec,
+	}
+	if err := controllerutil.SetControllerReference(store, np, r.Scheme()); err != nil {
+		return "", fmt.Errorf("owning NetworkPolicy: %w", err)
+	}
+	if err := r.Create(ctx, np); err != nil {
+		return "", fmt.Errorf("creating NetworkPolicy: %w", err)
+	}
+	return "", nil
+}

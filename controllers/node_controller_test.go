@@ -178,8 +178,9 @@ var _ = Describe("Node location labels", Ordered, func() {
 	It("moves the labels when a Jurisdiction's countries change", func() {
 		jur := &v1alpha1.Jurisdiction{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "affiliate-sites"}, jur)).To(Succeed())
+		patch := client.MergeFrom(jur.DeepCopy())
 		jur.Spec.Countries = []v1alpha1.CountryCode{"CH", "JP"}
-		Expect(k8sClient.Update(ctx, jur)).To(Succeed())
+		Expect(k8sClient.Patch(ctx, jur, patch)).To(Succeed())
 		Eventually(residencyLabels("gcp-mumbai")).Should(Equal(expect("IN")))
 		Eventually(residencyLabels("gcp-tokyo")).Should(Equal(expect("JP", "affiliate-sites")))
 		Eventually(residencyLabels("onprem-selected")).Should(Equal(expect("", "affiliate-sites")))

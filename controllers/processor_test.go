@@ -85,6 +85,12 @@ var _ = Describe("Processors and egress", Ordered, func() {
 		})).To(Succeed())
 	})
 
+	AfterAll(func() {
+		for _, name := range []string{"share-eu", "share-us"} {
+			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, jurisdiction(name, v1alpha1.JurisdictionSpec{})))).To(Succeed())
+		}
+	})
+
 	It("reports missing, out-of-jurisdiction and over-sharing processors, and is not Compliant", func() {
 		Eventually(func(g Gomega) {
 			s := getStore(g, "newsletter")
@@ -124,8 +130,9 @@ var _ = Describe("Processors and egress", Ordered, func() {
 	It("drops a processor moved out of the permitted jurisdictions from the policy and reports it", func() {
 		p := &v1alpha1.DataProcessor{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "mailer"}, p)).To(Succeed())
+		patch := client.MergeFrom(p.DeepCopy())
 		p.Spec.Jurisdictions = []v1alpha1.JurisdictionName{"share-us"}
-		Expect(k8sClient.Update(ctx, p)).To(Succeed())
+		Expect(k8sClient.Patch(ctx, p, patch)).To(Succeed())
 		Eventually(func(g Gomega) {
 			np := policy(g, "residency-newsletter")
 			g.Expect(np.Spec.Egress).To(Equal(append(append([]networkingv1.NetworkPolicyEgressRule{}, dnsAndNamespace...), supportRule)))
@@ -136,8 +143,9 @@ var _ = Describe("Processors and egress", Ordered, func() {
 	It("restores its policy when someone edits it", func() {
 		np := &networkingv1.NetworkPolicy{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "residency-newsletter"}, np)).To(Succeed())
+		patch := client.MergeFrom(np.DeepCopy())
 		np.Spec.Egress = nil
-		Expect(k8sClient.Update(ctx, np)).To(Succeed())
+		Expect(k8sClient.Patch(ctx, np, patch)).To(Succeed())
 		Eventually(func(g Gomega) []networkingv1.NetworkPolicyEgressRule {
 			return policy(g, "residency-newsletter").Spec.Egress
 		}).Should(HaveLen(3))
@@ -146,8 +154,9 @@ var _ = Describe("Processors and egress", Ordered, func() {
 	It("removes its policy when egress returns to Unrestricted", func() {
 		s := &v1alpha1.PersonalDataStore{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "newsletter"}, s)).To(Succeed())
+		patch := client.MergeFrom(s.DeepCopy())
 		s.Spec.Egress = v1alpha1.EgressUnrestricted
-		Expect(k8sClient.Update(ctx, s)).To(Succeed())
+		Expect(k8sClient.Patch(ctx, s, patch)).To(Succeed())
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "residency-newsletter"}, &networkingv1.NetworkPolicy{}))
 		}).Should(BeTrue())

@@ -49,6 +49,9 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}
+	if err := (&EvidenceReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up evidence controller: %w", err)
+	}
 	if err := (&ProcessorReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up processor controller: %w", err)
 	}

@@ -83,18 +83,13 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		if pod.Spec.NodeName == "" {
 			continue // not placed yet: the injected affinity decides where it goes
 		}
-		v, node, err := r.checkPod(ctx, store, pod, terms)
+		v, err := r.checkPod(ctx, store, pod, terms)
 		if err != nil {
 			return nil, err
 		}
 		if v != nil {
 			res.violations = append(res.violations, *v)
 			res.objects[objectKey("Pod", pod.Name)] = pod
-		}
-		if node != nil {
-			if err := r.stampEvidence(ctx, pod, node, now); err != nil {
-				return nil, err
-			}
 		}
 	}
 
@@ -151,28 +146,27 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 	return res, nil
 }
 
-// checkPod locates a bound pod through its node. It returns the violation, if any, and the node
-// when its location is known.
-func (r *StoreReconciler) checkPod(ctx context.Context, store *v1alpha1.PersonalDataStore, pod *corev1.Pod, terms []corev1.NodeSelectorTerm) (*v1alpha1.Violation, *corev1.Node, error) {
+// checkPod locates a bound pod through its node and returns the violation, if any.
+func (r *StoreReconciler) checkPod(ctx context.Context, store *v1alpha1.PersonalDataStore, pod *corev1.Pod, terms []corev1.NodeSelectorTerm) (*v1alpha1.Violation, error) {
 	ref := v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name}
 	node := &corev1.Node{}
 	if err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
+			return nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
 		}
 		return &v1alpha1.Violation{Object: ref, Node: pod.Spec.NodeName, Reason: v1alpha1.NodeLocationUnknown,
-			Message: fmt.Sprintf("runs on node %s, which does not exist, so where it runs is unknown", pod.Spec.NodeName)}, nil, nil
+			Message: fmt.Sprintf("runs on node %s, which does not exist, so where it runs is unknown", pod.Spec.NodeName)}, nil
 	}
 	if engine.NodePermitted(node, terms) {
-		return nil, node, nil
+		return nil, nil
 	}
 	loc := observedLocation(node)
 	if problem := node.Annotations[locationProblemAnnotation]; problem != "" {
 		return &v1alpha1.Violation{Object: ref, Node: node.Name, Location: loc, Reason: v1alpha1.NodeLocationUnknown,
-			Message: fmt.Sprintf("runs on node %s, whose location is %s (%s)", node.Name, strings.ToLower(problem), node.Annotations[locationDetailAnnotation])}, nil, nil
+			Message: fmt.Sprintf("runs on node %s, whose location is %s (%s)", node.Name, strings.ToLower(problem), node.Annotations[locationDetailAnnotation])}, nil
 	}
 	return &v1alpha1.Violation{Object: ref, Node: node.Name, Location: loc, Reason: v1alpha1.NodeNotPermitted,
-		Message: fmt.Sprintf("runs on %s, outside %s", engine.Describe(node), joinNames(store.Spec.AllowedJurisdictions))}, node, nil
+		Message: fmt.Sprintf("runs on %s, outside %s", engine.Describe(node), joinNames(store.Spec.AllowedJurisdictions))}, nil
 }
 
 // checkClaim locates a bound claim through its PersistentVolume.
@@ -243,27 +237,6 @@ func exceptionTransitions(ex *v1alpha1.ResidencyException) []time.Time {
 		out = append(out, ex.Spec.StartsAt.Time)
 	}
 	return out
-}
-
-// stampEvidence records once, on a bound governed pod, where it ran: the node's region, country
-// and jurisdictions at that time. It annotates; it never changes the pod's spec.
-func (r *StoreReconciler) stampEvidence(ctx context.Context, pod *corev1.Pod, node *corev1.Node, now time.Time) error {
-	if _, done := pod.Annotations[v1alpha1.ObservedAtAnnotation]; done {
-		return nil
-	}
-	loc := observedLocation(node)
-	patch := client.MergeFrom(pod.DeepCopy())
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
-	}
-	pod.Annotations[v1alpha1.ObservedRegionAnnotation] = loc.Region
-	pod.Annotations[v1alpha1.ObservedCountryAnnotation] = loc.Country
-	pod.Annotations[v1alpha1.ObservedJurisdictionsAnnotation] = strings.Join(loc.Jurisdictions, ",")
-	pod.Annotations[v1alpha1.ObservedAtAnnotation] = now.UTC().Format(time.RFC3339)
-	if err := r.Patch(ctx, pod, patch); err != nil {
-		return fmt.Errorf("recording evidence on pod %s: %w", pod.Name, client.IgnoreNotFound(err))
-	}
-	return nil
 }
 
 // observedLocation reads a node's (or a volume place's) location from its labels.

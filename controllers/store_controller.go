@@ -94,6 +94,7 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err := r.patchStatus(ctx, store, status); err != nil {
 		return ctrl.Result{}, err
 	}
+
 	if requeue > 0 {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}

@@ -145,12 +145,8 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 	if equality.Semantic.DeepEqual(status, jur.Status) {
 		return nil
 	}
-	patch := client.MergeFrom(jur.DeepCopy())
 	jur.Status = status
-	if err := r.Status().Patch(ctx, jur, patch); err != nil {
-		return fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
-	}
-	return nil
+	return patchWholeStatus(ctx, r.Client, jur, status)
 }
 
 // untrustedClaimants returns the untrusted nodes whose own claim would place them in jur.

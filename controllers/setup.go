@@ -4,7 +4,11 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -60,6 +64,20 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	}
 	if err := (&NamespaceReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up namespace controller: %w", err)
+	}
+	return nil
+}
+
+// patchWholeStatus writes status with a JSON merge patch that carries every field, zero counts
+// included: a diff-based patch leaves a count that never left zero unset, and kubectl's printer
+// columns then show an empty cell instead of 0. It needs no resourceVersion, so it cannot conflict.
+func patchWholeStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	body, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
 	}
 	return nil
 }

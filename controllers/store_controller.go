@@ -239,12 +239,8 @@ func (r *StoreReconciler) patchStatus(ctx context.Context, store *v1alpha1.Perso
 	if equality.Semantic.DeepEqual(status, store.Status) {
 		return nil
 	}
-	patch := client.MergeFrom(store.DeepCopy())
 	store.Status = status
-	if err := r.Status().Patch(ctx, store, patch); err != nil {
-		return fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
-	}
-	return nil
+	return patchWholeStatus(ctx, r.Client, store, status)
 }
 
 // announce records Events on transitions only: a new violation (on the store and the object,

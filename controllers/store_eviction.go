@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -27,11 +29,37 @@ const (
 type Evictor struct {
 	client.Client
 	Limiter *rate.Limiter
+
+	mu     sync.Mutex
+	recent map[types.UID]time.Time // pods evicted lately, whose deletion the cache may not show yet
 }
+
+// recentEvictionWindow is how long an evicted pod is not evicted again while the informer cache
+// catches up with its deletion.
+const recentEvictionWindow = 30 * time.Second
 
 // NewEvictor returns an Evictor allowing perSecond evictions with the given burst.
 func NewEvictor(c client.Client, perSecond float64, burst int) *Evictor {
-	return &Evictor{Client: c, Limiter: rate.NewLimiter(rate.Limit(perSecond), burst)}
+	return &Evictor{Client: c, Limiter: rate.NewLimiter(rate.Limit(perSecond), burst), recent: map[types.UID]time.Time{}}
+}
+
+// evictedLately reports whether pod was evicted within the window, forgetting older entries.
+func (e *Evictor) evictedLately(pod *corev1.Pod, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for uid, at := range e.recent {
+		if now.Sub(at) > recentEvictionWindow {
+			delete(e.recent, uid)
+		}
+	}
+	_, ok := e.recent[pod.UID]
+	return ok
+}
+
+func (e *Evictor) remember(pod *corev1.Pod, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recent[pod.UID] = now
 }
 
 // enforce evicts the violating pods whose eviction time has come and returns when the store
@@ -48,7 +76,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			continue
 		}
 		pod, ok := a.objects[objectKey("Pod", v.Object.Name)].(*corev1.Pod)
-		if !ok {
+		if !ok || r.Evictor.evictedLately(pod, now) {
 			continue
 		}
 		if !r.Evictor.Limiter.Allow() {
@@ -60,6 +88,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		})
 		switch {
 		case err == nil:
+			r.Evictor.remember(pod, now)
 			evictions.WithLabelValues(store.Namespace, store.Name, "evicted").Inc()
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, "Evicted", "Evict",
 				"evicted pod %s: %s; its controller recreates it on a permitted node", pod.Name, v.Message)

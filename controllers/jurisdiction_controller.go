@@ -145,8 +145,9 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 	if equality.Semantic.DeepEqual(status, jur.Status) {
 		return nil
 	}
+	old := jur.Status
 	jur.Status = status
-	return patchWholeStatus(ctx, r.Client, jur, status)
+	return patchWholeStatus(ctx, r.Client, jur, old, status)
 }
 
 // untrustedClaimants returns the untrusted nodes whose own claim would place them in jur.

@@ -69,10 +69,25 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 }
 
 // patchWholeStatus writes status with a JSON merge patch that carries every field, zero counts
-// included: a diff-based patch leaves a count that never left zero unset, and kubectl's printer
-// columns then show an empty cell instead of 0. It needs no resourceVersion, so it cannot conflict.
-func patchWholeStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
-	body, err := json.Marshal(map[string]any{"status": status})
+// included, and null for fields that went away: a diff-based patch leaves a count that never left
+// zero unset (kubectl's printer columns then show an empty cell instead of 0), and a plain merge
+// patch of the new status would leave emptied lists (omitempty) in place. It needs no
+// resourceVersion, so it cannot conflict.
+func patchWholeStatus(ctx context.Context, c client.Client, obj client.Object, oldStatus, newStatus any) error {
+	fields, err := toMap(newStatus)
+	if err != nil {
+		return err
+	}
+	old, err := toMap(oldStatus)
+	if err != nil {
+		return err
+	}
+	for k := range old {
+		if _, kept := fields[k]; !kept {
+			fields[k] = nil
+		}
+	}
+	body, err := json.Marshal(map[string]any{"status": fields})
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
 	}
@@ -80,4 +95,16 @@ func patchWholeStatus(ctx context.Context, c client.Client, obj client.Object, s
 		return fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
 	}
 	return nil
+}
+
+func toMap(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding status: %w", err)
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("decoding status: %w", err)
+	}
+	return out, nil
 }

@@ -239,8 +239,9 @@ func (r *StoreReconciler) patchStatus(ctx context.Context, store *v1alpha1.Perso
 	if equality.Semantic.DeepEqual(status, store.Status) {
 		return nil
 	}
+	old := store.Status
 	store.Status = status
-	return patchWholeStatus(ctx, r.Client, store, status)
+	return patchWholeStatus(ctx, r.Client, store, old, status)
 }
 
 // announce records Events on transitions only: a new violation (on the store and the object,

@@ -114,6 +114,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		Eventually(func(g Gomega) {
 			st := storeStatus("customer-db")(g)
 			g.Expect(st.ViolationCount).To(BeZero())
+			g.Expect(st.Violations).To(BeEmpty(), "a resolved violation must leave the list")
 			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.CompliantCondition)).To(BeTrue())
 		}).Should(Succeed())
 

@@ -87,9 +87,9 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNode), builder.WithPredicates(nodeLocationChanged)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.storesOfClaim), builder.WithPredicates(claimChanged)).
 		Watches(&corev1.PersistentVolume{}, handler.EnqueueRequestsFromMapFunc(r.storesOfVolume), builder.WithPredicates(volumeChanged)).
-		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.storesOfJurisdiction)).
+		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.storesByIndex(storeJurisdictionIndex))).
 		Watches(&v1alpha1.ResidencyException{}, handler.EnqueueRequestsFromMapFunc(storesOfException)).
-		Watches(&v1alpha1.DataProcessor{}, handler.EnqueueRequestsFromMapFunc(r.storesOfProcessor),
+		Watches(&v1alpha1.DataProcessor{}, handler.EnqueueRequestsFromMapFunc(r.storesByIndex(storeProcessorIndex)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// By name, not owner: a user's same-named policy going away must bring the store back too.
 		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(storeOfNetworkPolicy)).
@@ -201,30 +201,21 @@ func (r *StoreReconciler) storesOfVolume(ctx context.Context, obj client.Object)
 	return r.storesOfClaim(ctx, claim)
 }
 
-func (r *StoreReconciler) storesOfJurisdiction(ctx context.Context, obj client.Object) []reconcile.Request {
-	var list v1alpha1.PersonalDataStoreList
-	if err := r.List(ctx, &list, client.MatchingFields{storeJurisdictionIndex: obj.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing stores of a changed jurisdiction")
-		return nil
+// storesByIndex maps an object to the stores whose index entry names it (a Jurisdiction or a
+// DataProcessor by name).
+func (r *StoreReconciler) storesByIndex(index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var list v1alpha1.PersonalDataStoreList
+		if err := r.List(ctx, &list, client.MatchingFields{index: obj.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "listing stores for a watch event", "index", index, "name", obj.GetName())
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return out
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
-}
-
-func (r *StoreReconciler) storesOfProcessor(ctx context.Context, obj client.Object) []reconcile.Request {
-	var list v1alpha1.PersonalDataStoreList
-	if err := r.List(ctx, &list, client.MatchingFields{storeProcessorIndex: obj.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing stores of a changed processor")
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
 }
 
 func storeOfNetworkPolicy(_ context.Context, obj client.Object) []reconcile.Request {

@@ -40,12 +40,12 @@ spec:
   workloadSelector: {matchLabels: {app: db}}
 `
 
-// store returns a valid store with spec fields replaced by overrides (YAML of the spec's fields).
-func store(name, overrides string) *unstructured.Unstructured {
-	obj := fromYAML(strings.Replace(validStore, "NAME", name, 1))
-	over := fromYAML(overrides).Object
+// withSpec returns the valid object base, named name, with spec fields replaced by overrides
+// (YAML of spec fields; a null removes the field).
+func withSpec(base, name, overrides string) *unstructured.Unstructured {
+	obj := fromYAML(strings.Replace(base, "NAME", name, 1))
 	spec := obj.Object["spec"].(map[string]any)
-	for k, v := range over {
+	for k, v := range fromYAML(overrides).Object {
 		if v == nil {
 			delete(spec, k)
 		} else {
@@ -53,6 +53,10 @@ func store(name, overrides string) *unstructured.Unstructured {
 		}
 	}
 	return obj
+}
+
+func store(name, overrides string) *unstructured.Unstructured {
+	return withSpec(validStore, name, overrides)
 }
 
 const validProcessor = `
@@ -67,16 +71,7 @@ spec:
 `
 
 func processor(name, overrides string) *unstructured.Unstructured {
-	obj := fromYAML(strings.Replace(validProcessor, "NAME", name, 1))
-	spec := obj.Object["spec"].(map[string]any)
-	for k, v := range fromYAML(overrides).Object {
-		if v == nil {
-			delete(spec, k)
-		} else {
-			spec[k] = v
-		}
-	}
-	return obj
+	return withSpec(validProcessor, name, overrides)
 }
 
 const validException = `
@@ -93,16 +88,7 @@ spec:
 `
 
 func exception(name, overrides string) *unstructured.Unstructured {
-	obj := fromYAML(strings.Replace(validException, "NAME", name, 1))
-	spec := obj.Object["spec"].(map[string]any)
-	for k, v := range fromYAML(overrides).Object {
-		if v == nil {
-			delete(spec, k)
-		} else {
-			spec[k] = v
-		}
-	}
-	return obj
+	return withSpec(validException, name, overrides)
 }
 
 func jurisdictionYAML(name, spec string) *unstructured.Unstructured {

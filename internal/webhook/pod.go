@@ -86,25 +86,9 @@ func (v *PodResidency) ValidateCreate(ctx context.Context, pod *corev1.Pod) (adm
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	if !pol.governed() {
-		return nil, nil
-	}
-	if errs := v.check(ctx, pod, pol.enforce, pol.jurisdictions); len(errs) > 0 {
-		admissionDecisions.WithLabelValues("Pod", "denied").Inc()
-		return nil, apierrors.NewForbidden(podResource, podName(pod), errors.New(errs.ToAggregate().Error()))
-	}
-	var warnings admission.Warnings
-	if len(pol.warn) > 0 {
-		for _, e := range v.check(ctx, pod, pol.constraining(), pol.jurisdictions) {
-			warnings = append(warnings, e.Error()+" (enforcement: Warn, so the pod is admitted)")
-		}
-	}
-	decision := "allowed"
-	if len(warnings) > 0 {
-		decision = "warned"
-	}
-	admissionDecisions.WithLabelValues("Pod", decision).Inc()
-	return warnings, nil
+	return decide(pol, "Pod", podResource, podName(pod), func(stores []v1alpha1.PersonalDataStore) field.ErrorList {
+		return v.check(ctx, pod, stores, pol.jurisdictions)
+	})
 }
 
 func (v *PodResidency) check(ctx context.Context, pod *corev1.Pod, stores []v1alpha1.PersonalDataStore, jurs map[string]*v1alpha1.JurisdictionSpec) field.ErrorList {

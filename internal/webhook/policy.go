@@ -5,13 +5,18 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
@@ -119,4 +124,28 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 		}
 	}
 	return p, nil
+}
+
+// decide turns a check into an admission answer: what the Enforce stores fail is denied; what the
+// Enforce and Warn stores together fail, when Warn stores govern too, is admitted with warnings.
+func decide(pol *policy, kind string, resource schema.GroupResource, name string, check func([]v1alpha1.PersonalDataStore) field.ErrorList) (admission.Warnings, error) {
+	if !pol.governed() {
+		return nil, nil
+	}
+	if errs := check(pol.enforce); len(errs) > 0 {
+		admissionDecisions.WithLabelValues(kind, "denied").Inc()
+		return nil, apierrors.NewForbidden(resource, name, errors.New(errs.ToAggregate().Error()))
+	}
+	var warnings admission.Warnings
+	if len(pol.warn) > 0 {
+		for _, e := range check(pol.constraining()) {
+			warnings = append(warnings, e.Error()+" (enforcement: Warn, so it is admitted)")
+		}
+	}
+	decision := "allowed"
+	if len(warnings) > 0 {
+		decision = "warned"
+	}
+	admissionDecisions.WithLabelValues(kind, decision).Inc()
+	return warnings, nil
 }

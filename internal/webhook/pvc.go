@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,25 +39,9 @@ func (v *PVCResidency) ValidateCreate(ctx context.Context, pvc *corev1.Persisten
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	if !pol.governed() {
-		return nil, nil
-	}
-	if errs := v.check(ctx, pvc, pol.enforce, pol.jurisdictions); len(errs) > 0 {
-		admissionDecisions.WithLabelValues("PersistentVolumeClaim", "denied").Inc()
-		return nil, apierrors.NewForbidden(pvcResource, pvc.Name, errors.New(errs.ToAggregate().Error()))
-	}
-	var warnings admission.Warnings
-	if len(pol.warn) > 0 {
-		for _, e := range v.check(ctx, pvc, pol.constraining(), pol.jurisdictions) {
-			warnings = append(warnings, e.Error()+" (enforcement: Warn, so the claim is admitted)")
-		}
-	}
-	decision := "allowed"
-	if len(warnings) > 0 {
-		decision = "warned"
-	}
-	admissionDecisions.WithLabelValues("PersistentVolumeClaim", decision).Inc()
-	return warnings, nil
+	return decide(pol, "PersistentVolumeClaim", pvcResource, pvc.Name, func(stores []v1alpha1.PersonalDataStore) field.ErrorList {
+		return v.check(ctx, pvc, stores, pol.jurisdictions)
+	})
 }
 
 func (v *PVCResidency) check(ctx context.Context, pvc *corev1.PersistentVolumeClaim, stores []v1alpha1.PersonalDataStore, jurs map[string]*v1alpha1.JurisdictionSpec) field.ErrorList {

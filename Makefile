@@ -9,7 +9,7 @@ export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 CONTROLLER_GEN ?= go tool controller-gen
 # Packages whose tests start a real kube-apiserver (Ginkgo + envtest); run verbosely so the output
 # shows the specs that ran.
-ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/...
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./test/e2e/...
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go
 
 SHELL := /usr/bin/env bash -o pipefail
@@ -63,12 +63,12 @@ tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) (once per mac
 
 .PHONY: test
 test: tools verify-generated verify-fmt vet ## Run every test: unit, envtest (real kube-apiserver) and e2e.
-	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook)
+	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook -e /test/e2e)
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: bench
 bench: tools ## Run the Go benchmarks.
-	go test -run '^$$' -bench . -benchmem ./...
+	go test -p 1 -run '^$$' -bench . -benchmem ./...
 
 ##@ Build
 
@@ -81,8 +81,5 @@ run: manifests generate ## Run the manager against the cluster in your kubeconfi
 	go run . --leader-elect=false
 
 .PHONY: demo
-demo: ## Start a local multi-region control plane, the operator and a sample app, and show where it ran.
-	@echo "make demo is not built yet (issue: make demo). It will start etcd, kube-apiserver,"; \
-	echo "kube-scheduler, kube-controller-manager and kwok nodes in EU, US and Asian regions from"; \
-	echo "$(TOOLS_DIR), run the operator, apply the samples and show where every governed pod landed."; \
-	exit 1
+demo: tools ## Start a local multi-region control plane, the operator and a sample app, and show where it ran (KEEP=1 keeps it).
+	go run ./hack/demo

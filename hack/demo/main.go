@@ -1,0 +1,518 @@
+// Command demo is `make demo`: a local control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler) with kwok nodes in EU, US and Asian regions and an on-prem affiliate site, the
+// operator with its webhooks, and a realistic shop application. It shows where every governed pod
+// landed, then relabels a node out of the EU and shows the announced violation, the eviction and
+// the compliant replacement. KEEP=1 keeps the cluster running afterwards.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/controllers"
+	"github.com/residency-operator/residency-operator/internal/localcluster"
+	residencywebhook "github.com/residency-operator/residency-operator/internal/webhook"
+)
+
+const (
+	ns          = "shop"
+	relabelTo   = "japaneast" // Azure Tokyo: outside both the EU and the US
+	gracePeriod = 5 * time.Second
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "\nVERDICT: FAILED — %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	began := time.Now()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctrl.SetLogger(logr.Discard())
+
+	logPath := filepath.Join(os.TempDir(), "residency-demo.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	step("Starting a local control plane with kwok nodes in 7 cloud regions and an on-prem site (logs: %s)", logPath)
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		CRDDir:           filepath.Join("config", "crd", "bases"),
+		WebhookConfigDir: filepath.Join("config", "webhook"),
+		Nodes:            localcluster.MultiRegionNodes(),
+		Log:              logFile,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the local cluster: %w", err)
+	}
+	defer func() { _ = cluster.Stop() }()
+	fmt.Printf("  %d nodes Ready in %s\n", len(cluster.Nodes), cluster.StartupTime.Round(100*time.Millisecond))
+
+	step("Starting residency-operator (controllers and admission webhooks)")
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		WebhookServer: webhook.NewServer(cluster.WebhookServerOptions()),
+	})
+	if err != nil {
+		return err
+	}
+	if err := controllers.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	if err := residencywebhook.Setup(mgr); err != nil {
+		return err
+	}
+	mgrCtx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
+	go func() { _ = mgr.Start(mgrCtx) }()
+	if err := cluster.WaitForWebhookServer(ctx); err != nil {
+		return err
+	}
+	c, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	kubectl := kubectlRunner(cluster.Kubeconfig)
+
+	step("Applying the default jurisdictions and a mail-delivery processor (config/samples)")
+	for _, f := range []string{"dataresidency_v1alpha1_jurisdiction_eu.yaml", "dataresidency_v1alpha1_jurisdiction_us.yaml",
+		"dataresidency_v1alpha1_jurisdiction_affiliate-sites.yaml", "dataresidency_v1alpha1_dataprocessor.yaml"} {
+		if err := applyFile(ctx, c, filepath.Join("config", "samples", f)); err != nil {
+			return err
+		}
+	}
+	if err := waitFor(ctx, "nodes labelled with their jurisdictions", func() (bool, error) {
+		var nodes corev1.NodeList
+		if err := c.List(ctx, &nodes, client.HasLabels{v1alpha1.CountryLabel}); err != nil {
+			return false, err
+		}
+		return len(nodes.Items) == len(cluster.Nodes), nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "nodes", "-L", "topology.kubernetes.io/region", "-L", v1alpha1.CountryLabel,
+		"-L", v1alpha1.JurisdictionLabel("eu"), "-L", v1alpha1.JurisdictionLabel("us"), "-L", v1alpha1.JurisdictionLabel("affiliate-sites")))
+
+	step("Declaring the shop's personal data: customer-db (EU only) and web sessions (EU or US)")
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	for _, s := range stores() {
+		if err := c.Create(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := waitFor(ctx, "namespace shop governed", func() (bool, error) {
+		var n corev1.Namespace
+		if err := c.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
+			return false, err
+		}
+		return n.Labels[v1alpha1.GovernedNamespaceLabel] == "true", nil
+	}); err != nil {
+		return err
+	}
+
+	step("Deploying the application: a 2-replica database on local EU volumes, an 8-replica web tier")
+	for _, obj := range application() {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating %T: %w", obj, err)
+		}
+	}
+	if err := waitRunning(ctx, c, 10); err != nil {
+		return err
+	}
+	if err := printPlacement(ctx, c); err != nil {
+		return err
+	}
+	if err := waitCompliant(ctx, c); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "pds", "-A"))
+
+	step("A person relabels a node: its region is now %s (Japan), outside the EU and the US", relabelTo)
+	target, evicted, err := pickRelabelTarget(ctx, c)
+	if err != nil {
+		return err
+	}
+	var node corev1.Node
+	if err := c.Get(ctx, client.ObjectKey{Name: target}, &node); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(node.DeepCopy())
+	node.Labels[corev1.LabelTopologyRegion] = relabelTo
+	node.Labels[corev1.LabelTopologyZone] = relabelTo + "-1"
+	if err := c.Patch(ctx, &node, patch); err != nil {
+		return err
+	}
+	relabelled := time.Now()
+	fmt.Printf("  kubectl label node %s topology.kubernetes.io/region=%s --overwrite   (it runs %s)\n", target, relabelTo, strings.Join(evicted, ", "))
+
+	var announced v1alpha1.Violation
+	if err := waitFor(ctx, "the violation to be announced", func() (bool, error) {
+		var s v1alpha1.PersonalDataStore
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-sessions"}, &s); err != nil {
+			return false, err
+		}
+		for _, v := range s.Status.Violations {
+			if v.Node == target && v.EvictionTime != nil {
+				announced = v
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("  after %s, status.violations of web-sessions says:\n    %s %s: %s (%s)\n    eviction announced for %s (grace period %s)\n",
+		time.Since(relabelled).Round(time.Millisecond), announced.Object.Kind, announced.Object.Name, announced.Message,
+		announced.Reason, announced.EvictionTime.UTC().Format(time.TimeOnly), gracePeriod)
+	fmt.Println(kubectl("get", "pds", "-n", ns))
+
+	step("Waiting for the grace period, the eviction, and the replacement")
+	if err := waitFor(ctx, "the violating pods to be evicted and replaced on permitted nodes", func() (bool, error) {
+		var s v1alpha1.PersonalDataStore
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-sessions"}, &s); err != nil {
+			return false, err
+		}
+		running, err := runningGoverned(ctx, c)
+		return err == nil && s.Status.ViolationCount == 0 && running == 10, err
+	}); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "events", "-n", ns, "--field-selector", "reason=Evicted", "--sort-by", ".eventTime", "-o",
+		"custom-columns=TIME:.eventTime,KIND:.involvedObject.kind,OBJECT:.involvedObject.name,MESSAGE:.message"))
+	if err := printPlacement(ctx, c); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "pds", "-A"))
+
+	outside, total, err := outsidePermitted(ctx, c)
+	if err != nil {
+		return err
+	}
+	if outside > 0 {
+		return fmt.Errorf("%d of %d governed pods run outside their permitted jurisdictions", outside, total)
+	}
+	fmt.Printf("\nVERDICT: OK — %d governed pods, 0 outside their permitted jurisdictions; the relabelled node's pods were announced, evicted after %s and replaced in permitted places (demo took %s)\n",
+		total, gracePeriod, time.Since(began).Round(time.Second))
+
+	if os.Getenv("KEEP") == "1" {
+		fmt.Printf("\nThe cluster keeps running. In another terminal:\n  export KUBECONFIG=%s\n  %s get pds -A\nPress Ctrl-C to stop it.\n",
+			cluster.Kubeconfig, filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"))
+		<-ctx.Done()
+	}
+	return nil
+}
+
+func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+
+func stores() []*v1alpha1.PersonalDataStore {
+	return []*v1alpha1.PersonalDataStore{
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "customer-db", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				Description:          "Customer accounts: sign-in credentials and contact details",
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.Credentials, v1alpha1.SecurityQuestions, v1alpha1.ContactDetails},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu"},
+				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "customer-db"}},
+				VolumeSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "customer-db"}},
+				Enforcement:          v1alpha1.Enforce,
+				EvictionGracePeriod:  &metav1.Duration{Duration: gracePeriod},
+				Processors:           []v1alpha1.ObjectName{"mail-delivery"},
+			},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-sessions", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				Description:          "Web tier: pages viewed and links clicked",
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.UsageActivity},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu", "us"},
+				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web"}},
+				Enforcement:          v1alpha1.Enforce,
+				EvictionGracePeriod:  &metav1.Duration{Duration: gracePeriod},
+			},
+		},
+	}
+}
+
+// application is the shop: a database StatefulSet on local volumes of two EU nodes (as a
+// local-storage provisioner would offer them), and a web Deployment.
+func application() []client.Object {
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	objs := []client.Object{&storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: "local-ssd"},
+		Provisioner:       "kubernetes.io/no-provisioner",
+		VolumeBindingMode: &wffc,
+	}}
+	for _, node := range []string{"aws-eu-central-1a", "aws-eu-central-1b", "gce-europe-west1-b"} {
+		objs = append(objs, &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "local-" + node},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName:              "local-ssd",
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disks/ssd0"}},
+				NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+				}}}},
+			},
+		})
+	}
+	dbLabels := map[string]string{"app.kubernetes.io/name": "customer-db"}
+	webLabels := map[string]string{"app.kubernetes.io/name": "web"}
+	container := func(name string) []corev1.Container {
+		return []corev1.Container{{Name: name, Image: "registry.example/shop/" + name + ":1.4.2"}}
+	}
+	objs = append(objs,
+		&appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "customer-db", Namespace: ns},
+			Spec: appsv1.StatefulSetSpec{
+				Replicas: ptr.To[int32](2), ServiceName: "customer-db",
+				Selector: &metav1.LabelSelector{MatchLabels: dbLabels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: dbLabels}, Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{Name: "postgres", Image: "registry.example/postgres:17",
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql"}}}},
+				}},
+				VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+					ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: dbLabels},
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To("local-ssd"),
+						Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+					},
+				}},
+			},
+		},
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](8),
+				Selector: &metav1.LabelSelector{MatchLabels: webLabels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: webLabels}, Spec: corev1.PodSpec{Containers: container("web")}},
+			},
+		},
+	)
+	return objs
+}
+
+func runningGoverned(ctx context.Context, c client.Client) (int, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp.IsZero() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func waitRunning(ctx context.Context, c client.Client, want int) error {
+	return waitFor(ctx, fmt.Sprintf("%d pods Running", want), func() (bool, error) {
+		n, err := runningGoverned(ctx, c)
+		return n == want, err
+	})
+}
+
+func waitCompliant(ctx context.Context, c client.Client) error {
+	return waitFor(ctx, "both stores Compliant", func() (bool, error) {
+		var list v1alpha1.PersonalDataStoreList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, s := range list.Items {
+			if s.Status.ObservedGeneration != s.Generation || s.Status.ViolationCount != 0 || s.Status.GovernedPods == 0 {
+				return false, nil
+			}
+		}
+		return len(list.Items) == 2, nil
+	})
+}
+
+// printPlacement shows where every governed pod landed.
+func printPlacement(ctx context.Context, c client.Client) error {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  POD\tSTORES\tNODE\tREGION\tCOUNTRY\tJURISDICTIONS\tALLOWED")
+	for _, p := range pods.Items {
+		if !p.DeletionTimestamp.IsZero() || p.Spec.NodeName == "" {
+			continue
+		}
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, &node); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Annotations[v1alpha1.StoresAnnotation], node.Name,
+			node.Labels[corev1.LabelTopologyRegion], node.Labels[v1alpha1.CountryLabel], strings.Join(nodeJurisdictions(&node), ","),
+			p.Annotations[v1alpha1.AllowedJurisdictionsAnnotation])
+	}
+	return w.Flush()
+}
+
+func nodeJurisdictions(node *corev1.Node) []string {
+	var out []string
+	for k := range node.Labels {
+		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pickRelabelTarget chooses an EU node that runs web pods and no database pod (the database's
+// data is on local volumes there, which would make its story a different one).
+func pickRelabelTarget(ctx context.Context, c client.Client) (string, []string, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return "", nil, err
+	}
+	web, db := map[string][]string{}, map[string]bool{}
+	for _, p := range pods.Items {
+		if p.Labels["app.kubernetes.io/name"] == "customer-db" {
+			db[p.Spec.NodeName] = true
+		} else {
+			web[p.Spec.NodeName] = append(web[p.Spec.NodeName], p.Name)
+		}
+	}
+	// The Azure node's providerID encodes no region, so relabelling it is trusted; prefer it.
+	for _, node := range []string{"azure-westeurope-1", "gce-europe-west1-b", "aws-eu-central-1b", "aws-eu-central-1a"} {
+		if len(web[node]) > 0 && !db[node] {
+			return node, web[node], nil
+		}
+	}
+	return "", nil, errors.New("no EU node runs web pods without database pods")
+}
+
+// outsidePermitted counts governed pods on nodes outside their permitted jurisdictions, by the
+// annotation the webhook wrote and the labels the node carries now.
+func outsidePermitted(ctx context.Context, c client.Client) (outside, total int, err error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		return 0, 0, err
+	}
+	for _, p := range pods.Items {
+		allowed := p.Annotations[v1alpha1.AllowedJurisdictionsAnnotation]
+		if allowed == "" || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		total++
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, &node); err != nil {
+			return 0, 0, err
+		}
+		for _, group := range strings.Split(allowed, ";") {
+			ok := false
+			for _, j := range strings.Split(group, ",") {
+				if node.Labels[v1alpha1.JurisdictionLabel(j)] == v1alpha1.JurisdictionLabelValue {
+					ok = true
+				}
+			}
+			if !ok {
+				outside++
+				break
+			}
+		}
+	}
+	return outside, total, nil
+}
+
+func applyFile(ctx context.Context, c client.Client, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}
+
+func waitFor(ctx context.Context, what string, done func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for {
+		ok, err := done()
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func kubectlRunner(kubeconfig string) func(args ...string) string {
+	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	return func(args ...string) string {
+		out, err := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("  (kubectl %s: %v)\n%s", strings.Join(args, " "), err, out)
+		}
+		return indent(string(out))
+	}
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = "  " + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}

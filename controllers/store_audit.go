@@ -62,7 +62,8 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		return res, nil // the schema rejects both; never govern every pod
 	}
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: podSelector}); err != nil {
+	// Read-only: the audit never writes to these pods, so skip the cache's deep copy of each.
+	if err := r.List(ctx, &pods, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: podSelector}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing governed pods: %w", err)
 	}
 	claims := map[string]bool{}

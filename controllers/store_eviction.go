@@ -75,10 +75,12 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			requeue = minPositive(requeue, wait)
 			continue
 		}
-		pod, ok := a.objects[objectKey("Pod", v.Object.Name)].(*corev1.Pod)
-		if !ok || r.Evictor.evictedLately(pod, now) {
+		shared, ok := a.objects[objectKey("Pod", v.Object.Name)].(*corev1.Pod)
+		if !ok || r.Evictor.evictedLately(shared, now) {
 			continue
 		}
+		pod := shared.DeepCopy() // the audit's pods are the cache's own objects
+
 		if !r.Evictor.Limiter.Allow() {
 			requeue = minPositive(requeue, evictionRateRetry)
 			continue

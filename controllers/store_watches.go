@@ -162,7 +162,7 @@ func (r *StoreReconciler) storesOfPod(ctx context.Context, obj client.Object) []
 
 func (r *StoreReconciler) storesOfNode(ctx context.Context, obj client.Object) []reconcile.Request {
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.MatchingFields{podNodeIndex: obj.GetName()}); err != nil {
+	if err := r.List(ctx, &pods, client.MatchingFields{podNodeIndex: obj.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing pods of a changed node", "node", obj.GetName())
 		return nil
 	}

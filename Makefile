@@ -9,8 +9,9 @@ export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 CONTROLLER_GEN ?= go tool controller-gen
 # Packages whose tests start a real kube-apiserver (Ginkgo + envtest); run verbosely so the output
 # shows the specs that ran.
-ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./test/e2e/...
-GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./test/e2e/... ./test/deploy/...
+GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
+	charts/residency-operator/crds charts/residency-operator/files
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -29,6 +30,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate CRDs, RBAC and webhook manifests from the code's markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	bash hack/sync-chart.sh
 
 .PHONY: generate
 generate: ## Generate deepcopy functions.
@@ -63,7 +65,7 @@ tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) (once per mac
 
 .PHONY: test
 test: tools verify-generated verify-fmt vet ## Run every test: unit, envtest (real kube-apiserver) and e2e.
-	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook -e /test/e2e)
+	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook -e /test/e2e -e /test/deploy)
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: bench

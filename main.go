@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -35,6 +36,10 @@ var scheme = runtime.NewScheme()
 // the operator's namespace and injects the CA into the webhook configurations.
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+
+// --metrics-secure authenticates and authorizes scrapers through the API server.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -87,10 +92,12 @@ func main() {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts},
+		Metrics:                metricsOptions(metricsAddr, secureMetrics, tlsOpts),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "residency-operator.dataresidency.io",
+		// Outside a pod there is no namespace file to default from.
+		LeaderElectionNamespace: namespace,
 		// The operator reads Secrets only for its own certificate: cache them in its namespace only.
 		// Pods and nodes are cached cluster-wide; managed fields are most of their bytes and
 		// nothing here reads them.
@@ -121,8 +128,10 @@ func main() {
 		switch certManagement {
 		case "self":
 			if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-				SecretKey:      types.NamespacedName{Namespace: namespace, Name: secretName},
-				CertDir:        mgr.GetWebhookServer().(*webhook.DefaultServer).Options.CertDir,
+				SecretKey: types.NamespacedName{Namespace: namespace, Name: secretName},
+				// Not mgr.GetWebhookServer(): that registers the server, which would start (and
+				// fail) before the certificate exists.
+				CertDir:        certDirOrDefault(certDir),
 				CAName:         "residency-operator-ca",
 				CAOrganization: "residency-operator",
 				DNSName:        fmt.Sprintf("%s.%s.svc", serviceName, namespace),
@@ -179,6 +188,17 @@ func main() {
 		setupLog.Error(err, "manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// metricsOptions serves metrics over plain HTTP, or, with --metrics-secure, over HTTPS and only to
+// clients the API server authenticates and authorizes (a TokenReview and a SubjectAccessReview for
+// GET /metrics).
+func metricsOptions(addr string, secure bool, tlsOpts []func(*tls.Config)) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr, SecureServing: secure, TLSOpts: tlsOpts}
+	if secure {
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }
 
 func envOr(key, fallback string) string {

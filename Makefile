@@ -74,9 +74,22 @@ bench: tools ## Run the Go benchmarks.
 
 ##@ Build
 
+# Where `make install-plugin` puts kubectl-residency: $(GOBIN) when set, else ~/.local/bin when it
+# exists, else bin/ of the clone. kubectl runs `kubectl residency` from any kubectl-residency on $PATH.
+PLUGIN_DIR ?= $(or $(shell go env GOBIN),$(if $(wildcard $(HOME)/.local/bin),$(HOME)/.local/bin),$(CURDIR)/bin)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PLUGIN_LDFLAGS := -s -w -X main.version=$(VERSION)
+
 .PHONY: build
-build: ## Build the manager binary.
+build: ## Build the manager and the kubectl-residency plugin into bin/.
 	go build -o bin/manager .
+	go build -ldflags "$(PLUGIN_LDFLAGS)" -o bin/kubectl-residency ./cmd/kubectl-residency
+
+.PHONY: install-plugin
+install-plugin: ## Install kubectl-residency into $(PLUGIN_DIR), so that `kubectl residency` works.
+	@mkdir -p $(PLUGIN_DIR)
+	go build -ldflags "$(PLUGIN_LDFLAGS)" -o $(PLUGIN_DIR)/kubectl-residency ./cmd/kubectl-residency
+	@echo "installed $(PLUGIN_DIR)/kubectl-residency; try: kubectl residency --help"
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in your kubeconfig.

@@ -23,8 +23,6 @@ const (
 // Annotations the node controller writes to remember what it decided, so Events fire on changes
 // only and the person-set country label can be told from the one the operator derived.
 const (
-	// countrySourceAnnotation is "catalog" when the operator wrote the country label itself.
-	countrySourceAnnotation = "dataresidency.io/country-source"
 	// locationProblemAnnotation is Untrusted or Unknown for nodes that belong to no jurisdiction
 	// because their location cannot be believed or resolved.
 	locationProblemAnnotation = "dataresidency.io/location-problem"

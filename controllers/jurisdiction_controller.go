@@ -166,7 +166,7 @@ func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, jur *v1
 	var out []v1alpha1.UntrustedNode
 	for i := range nodes.Items {
 		node := &nodes.Items[i]
-		loc := engine.LocateNode(node, node.Annotations[countrySourceAnnotation] == "")
+		loc := engine.LocateNode(node, node.Annotations[v1alpha1.CountrySourceAnnotation] == "")
 		if matcher.Claims(loc, labels.Set(node.Labels)) {
 			out = append(out, v1alpha1.UntrustedNode{Name: node.Name, Reason: loc.Untrusted})
 		}

@@ -87,7 +87,7 @@ type nodeMetadata struct {
 // desiredNodeMetadata is the pure part of the node controller: from a node and the jurisdictions,
 // the labels and annotations the node should carry.
 func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher) nodeMetadata {
-	countryByOperator := node.Annotations[countrySourceAnnotation] == string(engine.CountryFromCatalog)
+	countryByOperator := node.Annotations[v1alpha1.CountrySourceAnnotation] == string(engine.CountryFromCatalog)
 	personSetCountry := node.Labels[v1alpha1.CountryLabel] != "" && !countryByOperator
 	loc := engine.LocateNode(node, personSetCountry)
 
@@ -113,10 +113,10 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 	for _, name := range names {
 		out.labels[v1alpha1.JurisdictionLabel(name)] = v1alpha1.JurisdictionLabelValue
 	}
-	delete(out.annotations, countrySourceAnnotation)
+	delete(out.annotations, v1alpha1.CountrySourceAnnotation)
 	if !personSetCountry && loc.Trusted() && loc.Country != "" {
 		out.labels[v1alpha1.CountryLabel] = loc.Country
-		out.annotations[countrySourceAnnotation] = string(engine.CountryFromCatalog)
+		out.annotations[v1alpha1.CountrySourceAnnotation] = string(engine.CountryFromCatalog)
 	}
 
 	switch {

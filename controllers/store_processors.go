@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // +kubebuilder:rbac:groups=dataresidency.io,resources=dataprocessors,verbs=get;list;watch
@@ -45,24 +46,8 @@ func (r *StoreReconciler) checkProcessors(ctx context.Context, store *v1alpha1.P
 				Message: fmt.Sprintf("DataProcessor %s does not exist: create it or remove it from spec.processors", name)})
 			continue
 		}
-		if !slices.ContainsFunc(p.Spec.Jurisdictions, func(j v1alpha1.JurisdictionName) bool {
-			return slices.Contains(store.Spec.AllowedJurisdictions, j)
-		}) {
-			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: p.Name, Reason: v1alpha1.JurisdictionNotPermitted,
-				Message: fmt.Sprintf("DataProcessor %s processes in %s, none of the store's allowed jurisdictions %s: use a processor in a permitted jurisdiction or stop sharing with it",
-					p.Name, joinNames(p.Spec.Jurisdictions), joinNames(store.Spec.AllowedJurisdictions))})
-			continue
-		}
-		var missing []string
-		for _, c := range store.Spec.DataCategories {
-			if !slices.Contains(p.Spec.DataCategories, c) {
-				missing = append(missing, string(c))
-			}
-		}
-		if len(missing) > 0 {
-			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: p.Name, Reason: v1alpha1.CategoriesNotCovered,
-				Message: fmt.Sprintf("DataProcessor %s may not receive %s, which the store holds: it must get only the data it needs; split the store or widen the processor's dataCategories if the policy allows",
-					p.Name, strings.Join(missing, ", "))})
+		if finding := engine.ProcessorProblem(&store.Spec, p); finding != nil {
+			out.findings = append(out.findings, *finding)
 			continue
 		}
 		out.permitted = append(out.permitted, p)

@@ -13,6 +13,10 @@ const (
 	// region is not in the catalog (on-prem); otherwise the operator writes the catalog's answer.
 	CountryLabel = "dataresidency.node-restriction.kubernetes.io/country"
 
+	// CountrySourceAnnotation is "catalog" on nodes whose country label the operator derived from
+	// the region; a country label without it was set by a person and is kept as it is.
+	CountrySourceAnnotation = "dataresidency.io/country-source"
+
 	// JurisdictionLabelValue is the value of every jurisdiction label.
 	JurisdictionLabelValue = "true"
 

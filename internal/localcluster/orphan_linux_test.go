@@ -16,13 +16,17 @@ import (
 
 const helperEnv = "LOCALCLUSTER_TEST_HELPER"
 
-// TestHelperCluster is not a test: TestNothingOutlivesAKilledTest runs the test binary again with
-// helperEnv set, and this starts a cluster, prints the pids of all its processes and waits to be
-// killed.
-func TestHelperCluster(t *testing.T) {
-	if os.Getenv(helperEnv) == "" {
-		t.Skip("helper process for TestNothingOutlivesAKilledTest")
+// TestMain lets TestNothingOutlivesAKilledTest run this test binary again as a helper process
+// (helperEnv set) that starts a cluster instead of running the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		runHelperCluster()
 	}
+	os.Exit(m.Run())
+}
+
+// runHelperCluster starts a cluster, prints the pids of all its processes and waits to be killed.
+func runHelperCluster() {
 	c, err := Start(context.Background(), Options{Nodes: []NodeSpec{{Name: "n1", Region: "eu-central-1"}}})
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -45,7 +49,7 @@ func TestNothingOutlivesAKilledTest(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperCluster$", "-test.count=1")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

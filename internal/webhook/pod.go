@@ -174,17 +174,11 @@ func (v *PodResidency) check(ctx context.Context, pod *corev1.Pod, stores []v1al
 	if len(stores) == 0 {
 		return nil
 	}
-	req := engine.RequirementFor(stores)
-	terms, err := req.Terms(jurs)
-	if err != nil {
-		return field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), err.Error())}
+	req, terms, errs := permittedTerms(stores, jurs, "pod",
+		"give the stores a common allowed jurisdiction, or change the pod's labels so fewer stores select it")
+	if len(errs) > 0 {
+		return errs
 	}
-	if len(terms) == 0 {
-		return field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), fmt.Sprintf(
-			"the pod is governed by stores that permit no common node: %s; no node can be in an allowed jurisdiction of every store. "+
-				"Fix: give the stores a common allowed jurisdiction, or change the pod's labels so fewer stores select it", req))}
-	}
-	var errs field.ErrorList
 	if pod.Spec.NodeName != "" {
 		node := &corev1.Node{}
 		err := v.Reader.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -148,4 +149,20 @@ func decide(pol *policy, kind string, resource schema.GroupResource, name string
 	}
 	admissionDecisions.WithLabelValues(kind, decision).Inc()
 	return warnings, nil
+}
+
+// permittedTerms computes the permitted node terms of the stores that govern an object, or the
+// error list that says why there are none: too many terms, or stores with no common place.
+func permittedTerms(stores []v1alpha1.PersonalDataStore, jurs map[string]*v1alpha1.JurisdictionSpec, object, fix string) (engine.Requirement, []corev1.NodeSelectorTerm, field.ErrorList) {
+	req := engine.RequirementFor(stores)
+	terms, err := req.Terms(jurs)
+	if err != nil {
+		return req, nil, field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), err.Error())}
+	}
+	if len(terms) == 0 {
+		return req, nil, field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), fmt.Sprintf(
+			"the %s is governed by stores that permit no common node: %s; no node can be in an allowed jurisdiction of every store. Fix: %s",
+			object, req, fix))}
+	}
+	return req, terms, nil
 }

@@ -48,21 +48,12 @@ func (v *PVCResidency) check(ctx context.Context, pvc *corev1.PersistentVolumeCl
 	if len(stores) == 0 {
 		return nil
 	}
-	req := engine.RequirementFor(stores)
-	terms, err := req.Terms(jurs)
-	if err != nil {
-		return field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), err.Error())}
+	req, terms, errs := permittedTerms(stores, jurs, "claim", "give the stores a common allowed jurisdiction")
+	if len(errs) > 0 {
+		return errs
 	}
-	if len(terms) == 0 {
-		return field.ErrorList{field.Forbidden(field.NewPath("metadata", "labels"), fmt.Sprintf(
-			"the claim is governed by stores that permit no common place: %s. Fix: give the stores a common allowed jurisdiction", req))}
-	}
-	matchers := make([]*engine.JurisdictionMatcher, 0, len(jurs))
-	for name, spec := range jurs {
-		if m, err := engine.NewJurisdictionMatcher(name, spec); err == nil {
-			matchers = append(matchers, m)
-		}
-	}
+	// A Jurisdiction whose selector does not compile matches nothing; the schema rejects those.
+	matchers, _ := engine.NewJurisdictionMatchers(jurs)
 	nodeByName := func(name string) *corev1.Node {
 		node := &corev1.Node{}
 		if err := v.Reader.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {

@@ -92,8 +92,8 @@ install-plugin: ## Install kubectl-residency into $(PLUGIN_DIR), so that `kubect
 	@echo "installed $(PLUGIN_DIR)/kubectl-residency; try: kubectl residency --help"
 
 .PHONY: run
-run: manifests generate ## Run the manager against the cluster in your kubeconfig.
-	go run . --leader-elect=false
+run: manifests generate ## Run the manager (controllers only; the cluster cannot reach local webhooks) against your kubeconfig.
+	go run . --leader-elect=false --enable-webhooks=false
 
 .PHONY: demo
 demo: tools ## Start a local multi-region control plane, the operator and a sample app, and show where it ran (KEEP=1 keeps it).

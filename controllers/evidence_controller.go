@@ -8,8 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // EvidenceReconciler records, once a governed pod is bound, where it ran: the node's region,
@@ -66,8 +65,7 @@ func (r *EvidenceReconciler) governed(ctx context.Context, pod *corev1.Pod) (boo
 		return false, fmt.Errorf("listing stores: %w", err)
 	}
 	for i := range stores.Items {
-		sel, err := metav1.LabelSelectorAsSelector(&stores.Items[i].Spec.WorkloadSelector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
+		if engine.Selects(&stores.Items[i].Spec.WorkloadSelector, pod.Labels) {
 			return true, nil
 		}
 	}
@@ -114,8 +112,8 @@ func (r *EvidenceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func (r *EvidenceReconciler) unstampedPodsOfStore(ctx context.Context, obj client.Object) []reconcile.Request {
 	store := obj.(*v1alpha1.PersonalDataStore)
-	sel, err := metav1.LabelSelectorAsSelector(&store.Spec.WorkloadSelector)
-	if err != nil || sel.Empty() {
+	sel, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
+	if !ok {
 		return nil
 	}
 	var pods corev1.PodList

@@ -93,8 +93,8 @@ func (r *ExceptionReconciler) countExempted(ctx context.Context, ex *v1alpha1.Re
 	if !active {
 		return 0, nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(&ex.Spec.Selector)
-	if err != nil || sel.Empty() {
+	sel, ok := engine.SelectorFor(&ex.Spec.Selector)
+	if !ok {
 		return 0, nil
 	}
 	var pods corev1.PodList

@@ -174,20 +174,17 @@ func activeJurisdictionMatchers(ctx context.Context, c client.Reader) ([]*engine
 	if err := c.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("listing jurisdictions: %w", err)
 	}
-	matchers := make([]*engine.JurisdictionMatcher, 0, len(list.Items))
+	active := make(map[string]*v1alpha1.JurisdictionSpec, len(list.Items))
 	for i := range list.Items {
-		j := &list.Items[i]
-		if !j.DeletionTimestamp.IsZero() {
-			continue
+		if list.Items[i].DeletionTimestamp.IsZero() {
+			active[list.Items[i].Name] = &list.Items[i].Spec
 		}
-		m, err := engine.NewJurisdictionMatcher(j.Name, &j.Spec)
-		if err != nil {
-			// The schema validates selectors; one that still fails to compile matches nothing
-			// rather than blocking every other jurisdiction.
-			log.FromContext(ctx).Error(err, "ignoring jurisdiction with an invalid nodeSelector", "jurisdiction", j.Name)
-			continue
-		}
-		matchers = append(matchers, m)
+	}
+	matchers, err := engine.NewJurisdictionMatchers(active)
+	if err != nil {
+		// The schema validates selectors; one that still fails to compile matches nothing
+		// rather than blocking every other jurisdiction.
+		log.FromContext(ctx).Error(err, "ignoring jurisdictions with an invalid nodeSelector")
 	}
 	return matchers, nil
 }

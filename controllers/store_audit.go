@@ -57,8 +57,8 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		return nil
 	}
 
-	podSelector, err := metav1.LabelSelectorAsSelector(&store.Spec.WorkloadSelector)
-	if err != nil || podSelector.Empty() {
+	podSelector, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
+	if !ok {
 		return res, nil // the schema rejects both; never govern every pod
 	}
 	var pods corev1.PodList
@@ -94,16 +94,13 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		}
 	}
 
-	if store.Spec.VolumeSelector != nil {
-		volSelector, err := metav1.LabelSelectorAsSelector(store.Spec.VolumeSelector)
-		if err == nil && !volSelector.Empty() {
-			var pvcs corev1.PersistentVolumeClaimList
-			if err := r.List(ctx, &pvcs, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: volSelector}); err != nil {
-				return nil, fmt.Errorf("listing governed claims: %w", err)
-			}
-			for i := range pvcs.Items {
-				claims[pvcs.Items[i].Name] = true
-			}
+	if volSelector, ok := engine.SelectorFor(store.Spec.VolumeSelector); ok {
+		var pvcs corev1.PersistentVolumeClaimList
+		if err := r.List(ctx, &pvcs, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: volSelector}); err != nil {
+			return nil, fmt.Errorf("listing governed claims: %w", err)
+		}
+		for i := range pvcs.Items {
+			claims[pvcs.Items[i].Name] = true
 		}
 	}
 	if len(claims) == 0 {
@@ -223,8 +220,8 @@ func (r *StoreReconciler) activeExemptions(ctx context.Context, store *v1alpha1.
 		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now) {
 			continue
 		}
-		sel, err := metav1.LabelSelectorAsSelector(&ex.Spec.Selector)
-		if err != nil || sel.Empty() {
+		sel, ok := engine.SelectorFor(&ex.Spec.Selector)
+		if !ok {
 			continue
 		}
 		out = append(out, activeExemption{name: ex.Name, selector: sel, expiresAt: ex.Spec.ExpiresAt})

@@ -9,7 +9,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // Index keys the store controller lists through; see indexers.go for the node indexes.
@@ -126,16 +126,9 @@ func newStoreSelectorCache(ctx context.Context, r *StoreReconciler) *storeSelect
 func (c *storeSelectorCache) matching(ns string, l map[string]string, pick func(*v1alpha1.PersonalDataStore) *metav1.LabelSelector, into map[reconcile.Request]bool) {
 	list := c.stores(ns)
 	for i := range list {
-		s := &list[i]
-		sel := pick(s)
-		if sel == nil {
-			continue
+		if engine.Selects(pick(&list[i]), l) {
+			into[reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: list[i].Name}}] = true
 		}
-		selector, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil || selector.Empty() || !selector.Matches(labels.Set(l)) {
-			continue
-		}
-		into[reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: s.Name}}] = true
 	}
 }
 

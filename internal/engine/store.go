@@ -3,6 +3,9 @@ package engine
 import (
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
 
@@ -15,4 +18,25 @@ func RequirementOf(store *v1alpha1.PersonalDataStore) Requirement {
 	}
 	slices.Sort(names)
 	return Requirement{Groups: []Group{{Store: store.Name, Jurisdictions: slices.Compact(names)}}}
+}
+
+// SelectorFor compiles a store's or exception's label selector the way admission does: a nil,
+// empty or invalid selector selects nothing (ok false), so that a broken policy never governs or
+// exempts every object of a namespace by accident.
+func SelectorFor(sel *metav1.LabelSelector) (selector labels.Selector, ok bool) {
+	if sel == nil {
+		return nil, false
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil || s.Empty() {
+		return nil, false
+	}
+	return s, true
+}
+
+// Selects reports whether sel selects an object with labels l, by the rule of SelectorFor: the one
+// place that decides which stores govern, and which exceptions exempt, an object.
+func Selects(sel *metav1.LabelSelector, l map[string]string) bool {
+	s, ok := SelectorFor(sel)
+	return ok && s.Matches(labels.Set(l))
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -286,18 +285,4 @@ func NewJurisdictionMatchers(jurisdictions map[string]*v1alpha1.JurisdictionSpec
 		return matchers, fmt.Errorf("compiling jurisdictions: %s", strings.Join(errs, "; "))
 	}
 	return matchers, nil
-}
-
-// SelectorFor compiles a store's or exception's label selector the way admission does: a nil,
-// empty or invalid selector selects nothing (ok false), so that a broken policy never governs or
-// exempts every object of a namespace by accident.
-func SelectorFor(sel *metav1.LabelSelector) (selector labels.Selector, ok bool) {
-	if sel == nil {
-		return nil, false
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil || s.Empty() {
-		return nil, false
-	}
-	return s, true
 }

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,19 +57,10 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 		return nil, fmt.Errorf("listing PersonalDataStores: %w", err)
 	}
 	p := &policy{}
-	set := labels.Set(objLabels)
 	var matched []v1alpha1.PersonalDataStore
 	for i := range stores.Items {
 		s := &stores.Items[i]
-		ls := sel(s)
-		if ls == nil || !s.DeletionTimestamp.IsZero() {
-			continue
-		}
-		selector, err := metav1.LabelSelectorAsSelector(ls)
-		if err != nil || selector.Empty() {
-			continue // the schema rejects both; never let one govern everything
-		}
-		if selector.Matches(set) {
+		if s.DeletionTimestamp.IsZero() && engine.Selects(sel(s), objLabels) {
 			matched = append(matched, *s)
 		}
 	}
@@ -88,8 +78,7 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now) {
 			continue
 		}
-		selector, err := metav1.LabelSelectorAsSelector(&ex.Spec.Selector)
-		if err != nil || selector.Empty() || !selector.Matches(set) {
+		if !engine.Selects(&ex.Spec.Selector, objLabels) {
 			continue
 		}
 		for _, s := range ex.Spec.Stores {

@@ -155,7 +155,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		env.ErrorIfCRDPathMissing = true
 	}
 	if opts.WebhookConfigDir != "" {
-		mutating, validating, err := renderWebhookConfigurations(ctx, filepath.Join(assets, "kustomize"), opts.WebhookConfigDir)
+		mutating, validating, err := RenderWebhookConfigurations(ctx, filepath.Join(assets, "kustomize"), opts.WebhookConfigDir)
 		if err != nil {
 			return c, err
 		}

@@ -14,10 +14,10 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 )
 
-// renderWebhookConfigurations runs `kustomize build dir` and returns the webhook configurations in
+// RenderWebhookConfigurations runs `kustomize build dir` and returns the webhook configurations in
 // its output, so a local cluster installs exactly what users install (namespace selectors
 // included). envtest then points their clientConfig at the local webhook server.
-func renderWebhookConfigurations(ctx context.Context, kustomize, dir string) (
+func RenderWebhookConfigurations(ctx context.Context, kustomize, dir string) (
 	[]*admissionregistrationv1.MutatingWebhookConfiguration, []*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, kustomize, "build", dir)

@@ -1,14 +1,10 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -16,9 +12,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +25,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/controllers"
+	"github.com/residency-operator/residency-operator/internal/localcluster"
 	residencywebhook "github.com/residency-operator/residency-operator/internal/webhook"
 )
 
@@ -74,36 +69,6 @@ func (w *warningRecorder) take() []string {
 	return out
 }
 
-// shippedWebhookConfigurations renders config/webhook with kustomize and returns its webhook
-// configurations, so the test installs what users install.
-func shippedWebhookConfigurations() ([]*admissionregistrationv1.MutatingWebhookConfiguration, []*admissionregistrationv1.ValidatingWebhookConfiguration) {
-	out, err := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kustomize"), "build",
-		filepath.Join("..", "..", "config", "webhook")).Output()
-	Expect(err).NotTo(HaveOccurred(), "kustomize build config/webhook")
-	var mutating []*admissionregistrationv1.MutatingWebhookConfiguration
-	var validating []*admissionregistrationv1.ValidatingWebhookConfiguration
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		var raw runtime.RawExtension
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-			break
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
-		obj, _, err := clientgoscheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-		Expect(err).NotTo(HaveOccurred())
-		switch o := obj.(type) {
-		case *admissionregistrationv1.MutatingWebhookConfiguration:
-			mutating = append(mutating, o)
-		case *admissionregistrationv1.ValidatingWebhookConfiguration:
-			validating = append(validating, o)
-		}
-	}
-	Expect(mutating).To(HaveLen(1))
-	Expect(validating).To(HaveLen(1))
-	return mutating, validating
-}
-
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
@@ -112,13 +77,17 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
 
-	mutating, validating := shippedWebhookConfigurations()
+	// Install exactly what config/webhook ships, rendered the way the local cluster does.
+	mutating, validating, err := localcluster.RenderWebhookConfigurations(ctx,
+		filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kustomize"), filepath.Join("..", "..", "config", "webhook"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(mutating).To(HaveLen(1))
+	Expect(validating).To(HaveLen(1))
 	testEnv = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: mutating, ValidatingWebhooks: validating},
 	}
-	var err error
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 

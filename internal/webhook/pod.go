@@ -2,20 +2,13 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"net/http"
 	"strings"
 	"time"
 
-	"gomodules.xyz/jsonpatch/v2"
-	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,74 +34,7 @@ type PodPlacement struct {
 	Now    func() time.Time
 }
 
-var (
-	_ admission.Defaulter[*corev1.Pod] = (*PodPlacement)(nil)
-	_ admission.Handler                = (*PodPlacement)(nil)
-)
-
-// podPlacementView is the part of a pod that placement reads. Decoding only this, and patching
-// only what changes, keeps a review well under the cost of controller-runtime's generic typed
-// defaulter, which decodes the whole pod several times and diffs two full encodings of it.
-type podPlacementView struct {
-	Metadata struct {
-		Name         string            `json:"name"`
-		GenerateName string            `json:"generateName"`
-		Namespace    string            `json:"namespace"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Spec struct {
-		Affinity *corev1.Affinity `json:"affinity"`
-	} `json:"spec"`
-}
-
-// Handle is the mutating webhook: it decodes the view, lets Default decide, and answers with a
-// JSON patch of the affinity and the two annotations only.
-func (p *PodPlacement) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create {
-		return admission.Allowed("")
-	}
-	var view podPlacementView
-	if err := json.Unmarshal(req.Object.Raw, &view); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
-	}
-	m := view.Metadata
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: m.Name, GenerateName: m.GenerateName, Namespace: m.Namespace, Labels: m.Labels, Annotations: maps.Clone(m.Annotations)},
-		Spec:       corev1.PodSpec{Affinity: view.Spec.Affinity.DeepCopy()},
-	}
-	if err := p.Default(admission.NewContextWithRequest(ctx, req), pod); err != nil {
-		var status apierrors.APIStatus
-		if errors.As(err, &status) {
-			s := status.Status()
-			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &s}}
-		}
-		return admission.Denied(err.Error())
-	}
-	var patches []jsonpatch.JsonPatchOperation
-	if !equality.Semantic.DeepEqual(pod.Spec.Affinity, view.Spec.Affinity) {
-		op := "replace"
-		if view.Spec.Affinity == nil {
-			op = "add"
-		}
-		patches = append(patches, jsonpatch.NewOperation(op, "/spec/affinity", pod.Spec.Affinity))
-	}
-	for _, key := range []string{v1alpha1.StoresAnnotation, v1alpha1.AllowedJurisdictionsAnnotation} {
-		value, set := pod.Annotations[key]
-		if !set || m.Annotations[key] == value {
-			continue
-		}
-		if m.Annotations == nil {
-			patches = append(patches, jsonpatch.NewOperation("add", "/metadata/annotations", map[string]string{}))
-			m.Annotations = map[string]string{}
-		}
-		patches = append(patches, jsonpatch.NewOperation("add", "/metadata/annotations/"+escapeJSONPointer(key), value))
-	}
-	if len(patches) == 0 {
-		return admission.Allowed("")
-	}
-	return admission.Patched("", patches...)
-}
+var _ admission.Defaulter[*corev1.Pod] = (*PodPlacement)(nil)
 
 // escapeJSONPointer escapes a map key for a JSON patch path (RFC 6901).
 func escapeJSONPointer(s string) string {

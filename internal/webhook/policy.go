@@ -50,10 +50,12 @@ func volumeSelector(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
 }
 
 // loadPolicy reads, from the manager's cache, the stores of namespace whose selector matches
-// objLabels, and the exceptions that apply to the object now.
+// objLabels, and the exceptions that apply to the object now. It lists without deep copies (a
+// copy of every store, exception and Jurisdiction per review was a quarter of a decision): the
+// policy shares the cache's objects, so nothing that reads a policy may change it.
 func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabels map[string]string, sel selectorFor, now time.Time) (*policy, error) {
 	var stores v1alpha1.PersonalDataStoreList
-	if err := r.List(ctx, &stores, client.InNamespace(namespace)); err != nil {
+	if err := r.List(ctx, &stores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing PersonalDataStores: %w", err)
 	}
 	p := &policy{}
@@ -69,7 +71,7 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 	}
 
 	var exceptions v1alpha1.ResidencyExceptionList
-	if err := r.List(ctx, &exceptions, client.InNamespace(namespace)); err != nil {
+	if err := r.List(ctx, &exceptions, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing ResidencyExceptions: %w", err)
 	}
 	p.exempted = map[string]string{}
@@ -104,7 +106,7 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 	}
 
 	var jurs v1alpha1.JurisdictionList
-	if err := r.List(ctx, &jurs); err != nil {
+	if err := r.List(ctx, &jurs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing Jurisdictions: %w", err)
 	}
 	p.jurisdictions = make(map[string]*v1alpha1.JurisdictionSpec, len(jurs.Items))

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
 // admissionDecisions counts what the webhooks decided, by kind and decision (mutated, allowed,
@@ -24,14 +23,11 @@ func init() { metrics.Registry.MustRegister(admissionDecisions) }
 // cache, never the API server, so admission stays fast.
 func Setup(mgr ctrl.Manager) error {
 	reader := mgr.GetClient()
-	// The mutating pod webhook is a plain handler on the path the markers declare (see
-	// PodPlacement.Handle for why it is not the typed defaulter).
-	mgr.GetWebhookServer().Register("/mutate--v1-pod", &webhook.Admission{Handler: &PodPlacement{Reader: reader, Now: time.Now}})
-	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.Pod{}).
-		WithValidator(&PodResidency{Reader: reader, Now: time.Now}).
-		Complete(); err != nil {
-		return fmt.Errorf("registering pod webhooks: %w", err)
-	}
+	// The pod webhooks are plain handlers on the paths the markers declare: they read reviews
+	// themselves (see podreview.go for why).
+	server := mgr.GetWebhookServer()
+	server.Register("/mutate--v1-pod", &podReviewHandler{placement: &PodPlacement{Reader: reader, Now: time.Now}})
+	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
 		WithValidator(&PVCResidency{Reader: reader, Now: time.Now}).
 		Complete(); err != nil {

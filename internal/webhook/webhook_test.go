@@ -126,6 +126,28 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 			))
 		})
 
+		It("adds the node affinity next to a pod's other affinities and annotations, keeping them", func() {
+			p := pod("shop", "db-2", map[string]string{"app": "db"})
+			p.Annotations = map[string]string{"prometheus.io/scrape": "true"}
+			anti := &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1,
+				PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}}}
+			preferred := []corev1.PreferredSchedulingTerm{{Weight: 5, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: "disk", Operator: corev1.NodeSelectorOpIn, Values: []string{"ssd"}}}}}}
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: anti, NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: preferred}}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			Expect(requiredTerms(p)).To(Equal([]corev1.NodeSelectorTerm{jurisdictionTerm("eu")}))
+			Expect(p.Spec.Affinity.PodAntiAffinity).To(Equal(anti))
+			Expect(p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution).To(Equal(preferred))
+			Expect(p.Annotations).To(HaveKeyWithValue("prometheus.io/scrape", "true"))
+			Expect(p.Annotations).To(HaveKeyWithValue(v1alpha1.StoresAnnotation, "customer-db"))
+
+			q := pod("shop", "db-3", map[string]string{"app": "db"})
+			q.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: anti}
+			Expect(k8sClient.Create(ctx, q)).To(Succeed())
+			Expect(requiredTerms(q)).To(Equal([]corev1.NodeSelectorTerm{jurisdictionTerm("eu")}))
+			Expect(q.Spec.Affinity.PodAntiAffinity).To(Equal(anti))
+		})
+
 		It("leaves pods that no store selects alone", func() {
 			p := pod("shop", "web-0", map[string]string{"app": "web"})
 			p.Spec.NodeName = "us-node"

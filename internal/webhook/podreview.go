@@ -10,6 +10,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"sync"
 
 	"github.com/valyala/fastjson"
@@ -19,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -31,10 +33,16 @@ import (
 // parser that keeps only those is enough. Routing, TLS and the controller_runtime_webhook_*
 // metrics stay controller-runtime's (the webhook server instruments every handler registered).
 
-// maxReviewBytes bounds a review's body, as controller-runtime does (etcd's limit plus room).
-const maxReviewBytes = 7 * 1024 * 1024
+const (
+	// maxReviewBytes bounds a review's body, as controller-runtime does (etcd's limit plus room).
+	maxReviewBytes = 7 * 1024 * 1024
+	// maxPooledBytes: buffers and parsers that served a larger review are dropped rather than
+	// pooled, so that one huge pod does not pin megabytes per concurrent request.
+	maxPooledBytes = 1 << 20
+)
 
 var (
+	podReviewLog  = logf.Log.WithName("pod-webhook")
 	reviewParsers fastjson.ParserPool
 	reviewBodies  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
@@ -61,20 +69,18 @@ type podReviewHandler struct {
 func (h *podReviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := reviewBodies.Get().(*bytes.Buffer)
 	body.Reset()
-	defer reviewBodies.Put(body)
+	defer func() {
+		if body.Cap() <= maxPooledBytes {
+			reviewBodies.Put(body)
+		}
+	}()
 
 	rev := &podReview{apiVersion: admissionv1.SchemeGroupVersion.String(), kind: "AdmissionReview"}
-	var resp admissionv1.AdmissionResponse
-	if err := readReview(r, body); err != nil {
-		resp = errored(http.StatusBadRequest, err)
-	} else if err := rev.parse(body.Bytes()); err != nil {
-		resp = errored(http.StatusBadRequest, err)
-	} else if h.placement != nil {
-		resp = h.placement.admit(r.Context(), rev)
-	} else {
-		resp = h.residency.admit(r.Context(), rev)
-	}
+	resp := h.review(r, rev, body)
 	resp.UID = rev.uid
+	if code := resp.Result.Code; code >= http.StatusBadRequest && code != http.StatusForbidden {
+		podReviewLog.Error(errors.New(resp.Result.Message), "pod admission review failed", "code", code, "uid", rev.uid, "path", r.URL.Path)
+	}
 	out, err := json.Marshal(struct {
 		APIVersion string                         `json:"apiVersion"`
 		Kind       string                         `json:"kind"`
@@ -88,52 +94,101 @@ func (h *podReviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// readReview reads the body of an AdmissionReview request into body.
-func readReview(r *http.Request, body *bytes.Buffer) error {
+// review reads and decides one review. A panic is answered with a 500 (refused, since the
+// webhooks fail closed) rather than a dropped connection, as controller-runtime does.
+func (h *podReviewHandler) review(r *http.Request, rev *podReview, body *bytes.Buffer) (resp admissionv1.AdmissionResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			podReviewLog.Error(fmt.Errorf("%v", p), "panic in the pod webhook", "stack", string(debug.Stack()))
+			resp = errored(http.StatusInternalServerError, fmt.Errorf("internal error: %v", p))
+		}
+	}()
+	if code, err := readReview(r, body); err != nil {
+		return errored(code, err)
+	}
+	if err := rev.parse(body.Bytes()); err != nil {
+		return errored(http.StatusBadRequest, err)
+	}
+	if h.placement != nil {
+		return h.placement.admit(r.Context(), rev)
+	}
+	return h.residency.admit(r.Context(), rev)
+}
+
+// readReview reads the body of an AdmissionReview request into body; on failure it returns the
+// HTTP status that says why.
+func readReview(r *http.Request, body *bytes.Buffer) (int32, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return errors.New("the request has no body")
+		return http.StatusBadRequest, errors.New("the request has no body")
 	}
 	defer r.Body.Close()
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
-		return fmt.Errorf("content type %q: want application/json", r.Header.Get("Content-Type"))
+		return http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", r.Header.Get("Content-Type"))
 	}
 	if _, err := body.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
-		return fmt.Errorf("reading the request: %w", err)
+		return http.StatusBadRequest, fmt.Errorf("reading the request: %w", err)
 	}
-	if body.Len() > maxReviewBytes {
-		return fmt.Errorf("the request is larger than %d bytes", maxReviewBytes)
+	switch {
+	case body.Len() == 0:
+		return http.StatusBadRequest, errors.New("the request has no body")
+	case body.Len() > maxReviewBytes:
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("the request is larger than %d bytes", maxReviewBytes)
 	}
-	return nil
+	return 0, nil
 }
 
 // parse reads an AdmissionReview of a pod. It fails on malformed JSON and on fields of the
 // wrong type, so a review it cannot read is refused rather than admitted unexamined.
-func (rev *podReview) parse(body []byte) error {
+func (rev *podReview) parse(body []byte) (err error) {
 	p := reviewParsers.Get()
-	defer reviewParsers.Put(p)
+	defer func() {
+		if len(body) <= maxPooledBytes {
+			reviewParsers.Put(p)
+		}
+	}()
 	root, err := p.ParseBytes(body)
 	if err != nil {
 		return fmt.Errorf("decoding the AdmissionReview: %w", err)
 	}
-	if v := root.GetStringBytes("apiVersion"); len(v) > 0 {
-		rev.apiVersion = string(v)
+	if root.Type() != fastjson.TypeObject {
+		return errors.New("decoding the AdmissionReview: not a JSON object")
 	}
-	req := root.Get("request")
-	if req == nil || req.Type() != fastjson.TypeObject {
-		return errors.New("decoding the AdmissionReview: it has no request")
+	if rev.apiVersion, err = str(root, "apiVersion", rev.apiVersion); err != nil {
+		return err
 	}
-	rev.uid = types.UID(req.GetStringBytes("uid"))
-	rev.operation = admissionv1.Operation(req.GetStringBytes("operation"))
-	obj := req.Get("object")
-	if obj == nil || obj.Type() != fastjson.TypeObject {
-		return errors.New("decoding the AdmissionReview: the request has no object")
+	req, err := object(root, "request")
+	if err != nil || req == nil {
+		return errors.Join(errors.New("decoding the AdmissionReview: it has no request"), err)
 	}
+	// The UID first: even a refusal must name the request it answers.
+	uid, err := str(req, "uid", "")
+	if err != nil {
+		return err
+	}
+	rev.uid = types.UID(uid)
+	operation, err := str(req, "operation", "")
+	if err != nil {
+		return err
+	}
+	rev.operation = admissionv1.Operation(operation)
+	obj, err := object(req, "object")
+	if err != nil || obj == nil {
+		return errors.Join(errors.New("decoding the AdmissionReview: the request has no object"), err)
+	}
+
 	pod := &rev.pod
-	meta := obj.Get("metadata")
-	if present(meta) {
-		pod.Name = string(meta.GetStringBytes("name"))
-		pod.GenerateName = string(meta.GetStringBytes("generateName"))
-		pod.Namespace = string(meta.GetStringBytes("namespace"))
+	meta, err := object(obj, "metadata")
+	if err != nil {
+		return fmt.Errorf("decoding the pod: %w", err)
+	}
+	if meta != nil {
+		var errName, errGenerateName, errNamespace error
+		pod.Name, errName = str(meta, "name", "")
+		pod.GenerateName, errGenerateName = str(meta, "generateName", "")
+		pod.Namespace, errNamespace = str(meta, "namespace", "")
+		if err := errors.Join(errName, errGenerateName, errNamespace); err != nil {
+			return fmt.Errorf("decoding the pod's metadata: %w", err)
+		}
 		if pod.Labels, err = stringMap(meta.Get("labels")); err != nil {
 			return fmt.Errorf("decoding the pod's metadata.labels: %w", err)
 		}
@@ -142,21 +197,24 @@ func (rev *podReview) parse(body []byte) error {
 		}
 	}
 	// Pods created by controllers reach the webhook without metadata.namespace.
-	if ns := req.GetStringBytes("namespace"); len(ns) > 0 {
-		pod.Namespace = string(ns)
+	if pod.Namespace, err = str(req, "namespace", pod.Namespace); err != nil {
+		return err
 	}
-	spec := obj.Get("spec")
-	if !present(spec) {
-		return nil
+
+	spec, err := object(obj, "spec")
+	if err != nil || spec == nil {
+		return wrap("decoding the pod", err)
 	}
-	pod.Spec.NodeName = string(spec.GetStringBytes("nodeName"))
-	affinity := spec.Get("affinity")
-	if rev.hasAffinity = present(affinity); !rev.hasAffinity {
-		return nil
+	if pod.Spec.NodeName, err = str(spec, "nodeName", ""); err != nil {
+		return fmt.Errorf("decoding the pod's spec: %w", err)
 	}
-	nodeAffinity := affinity.Get("nodeAffinity")
-	if rev.hasNodeAffinity = present(nodeAffinity); !rev.hasNodeAffinity {
-		return nil
+	affinity, err := object(spec, "affinity")
+	if rev.hasAffinity = affinity != nil; err != nil || !rev.hasAffinity {
+		return wrap("decoding the pod's spec", err)
+	}
+	nodeAffinity, err := object(affinity, "nodeAffinity")
+	if rev.hasNodeAffinity = nodeAffinity != nil; err != nil || !rev.hasNodeAffinity {
+		return wrap("decoding the pod's spec.affinity", err)
 	}
 	required, err := nodeSelectorFrom(nodeAffinity.Get("requiredDuringSchedulingIgnoredDuringExecution"))
 	if err != nil {
@@ -166,7 +224,39 @@ func (rev *podReview) parse(body []byte) error {
 	return nil
 }
 
+func wrap(context string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", context, err)
+}
+
 func present(v *fastjson.Value) bool { return v != nil && v.Type() != fastjson.TypeNull }
+
+// str returns the string member key of v, or def when it is absent or null.
+func str(v *fastjson.Value, key, def string) (string, error) {
+	m := v.Get(key)
+	if !present(m) {
+		return def, nil
+	}
+	b, err := m.StringBytes()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return string(b), nil
+}
+
+// object returns the object member key of v, or nil when it is absent or null.
+func object(v *fastjson.Value, key string) (*fastjson.Value, error) {
+	m := v.Get(key)
+	if !present(m) {
+		return nil, nil
+	}
+	if m.Type() != fastjson.TypeObject {
+		return nil, fmt.Errorf("%s: want an object, got %s", key, m.Type())
+	}
+	return m, nil
+}
 
 func stringMap(v *fastjson.Value) (map[string]string, error) {
 	if !present(v) {
@@ -210,6 +300,9 @@ func nodeSelectorFrom(v *fastjson.Value) (*corev1.NodeSelector, error) {
 	if !present(v) {
 		return nil, nil
 	}
+	if v.Type() != fastjson.TypeObject {
+		return nil, fmt.Errorf("want an object, got %s", v.Type())
+	}
 	terms := v.Get("nodeSelectorTerms")
 	if !present(terms) {
 		return &corev1.NodeSelector{}, nil
@@ -220,6 +313,9 @@ func nodeSelectorFrom(v *fastjson.Value) (*corev1.NodeSelector, error) {
 	}
 	sel := &corev1.NodeSelector{NodeSelectorTerms: make([]corev1.NodeSelectorTerm, len(a))}
 	for i, t := range a {
+		if t.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("nodeSelectorTerms[%d]: want an object, got %s", i, t.Type())
+		}
 		term := &sel.NodeSelectorTerms[i]
 		if term.MatchExpressions, err = requirementsFrom(t.Get("matchExpressions")); err != nil {
 			return nil, fmt.Errorf("nodeSelectorTerms[%d].matchExpressions%w", i, err)
@@ -241,8 +337,18 @@ func requirementsFrom(v *fastjson.Value) ([]corev1.NodeSelectorRequirement, erro
 	}
 	out := make([]corev1.NodeSelectorRequirement, len(a))
 	for i, r := range a {
-		out[i].Key = string(r.GetStringBytes("key"))
-		out[i].Operator = corev1.NodeSelectorOperator(r.GetStringBytes("operator"))
+		if r.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("[%d]: want an object, got %s", i, r.Type())
+		}
+		key, err := str(r, "key", "")
+		if err != nil {
+			return nil, fmt.Errorf("[%d].%w", i, err)
+		}
+		operator, err := str(r, "operator", "")
+		if err != nil {
+			return nil, fmt.Errorf("[%d].%w", i, err)
+		}
+		out[i].Key, out[i].Operator = key, corev1.NodeSelectorOperator(operator)
 		if out[i].Values, err = stringList(r.Get("values")); err != nil {
 			return nil, fmt.Errorf("[%d].values%w", i, err)
 		}

@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/diff"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -91,36 +93,113 @@ func TestPodPlacementPatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp := serveReview(t, handler, "application/json", benchReview(t, benchRequest(t, pod)))
-			if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
-				t.Fatalf("want an allowed response with a JSON patch, got %+v", resp)
-			}
-			if resp.UID != "705ab4f5-6393-11e8-b7cc-42010a800002" {
-				t.Fatalf("the response names request %q", resp.UID)
-			}
-			patch, err := jsonpatch.DecodePatch(resp.Patch)
-			if err != nil {
-				t.Fatalf("decoding the patch %s: %v", resp.Patch, err)
-			}
-			patched, err := patch.Apply(raw)
-			if err != nil {
-				t.Fatalf("applying the patch %s: %v", resp.Patch, err)
-			}
-			got := &corev1.Pod{}
-			if err := json.Unmarshal(patched, got); err != nil {
-				t.Fatal(err)
-			}
-
-			want := pod.DeepCopy()
-			want.Namespace = benchNamespace // what the API server's request carries
-			if err := (&PodPlacement{Reader: reader, Now: now}).Default(context.Background(), want); err != nil {
-				t.Fatal(err)
-			}
-			want.Namespace = pod.Namespace
-			if !equality.Semantic.DeepEqual(got, want) {
-				t.Fatalf("the patched pod differs from Default's (patch %s):\n%s", resp.Patch, diff.Diff(want, got))
-			}
+			checkPatch(t, handler, raw)
 		})
+	}
+}
+
+// TestPodPlacementPatchRawShapes does the same for what json.Marshal of a typed pod never
+// writes but a review may carry: null and empty members, and escaped strings.
+func TestPodPlacementPatchRawShapes(t *testing.T) {
+	handler := &podReviewHandler{placement: &PodPlacement{Reader: newListReader(benchObjects()), Now: time.Now}}
+	raw, err := json.Marshal(benchPod())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(path []string, value any) func(map[string]any) {
+		return func(pod map[string]any) {
+			m := pod
+			for _, key := range path[:len(path)-1] {
+				next, ok := m[key].(map[string]any)
+				if !ok {
+					next = map[string]any{}
+					m[key] = next
+				}
+				m = next
+			}
+			m[path[len(path)-1]] = value
+		}
+	}
+	required := []string{"spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"}
+	cases := map[string]func(map[string]any){
+		"affinity null":                    set([]string{"spec", "affinity"}, nil),
+		"affinity {}":                      set([]string{"spec", "affinity"}, map[string]any{}),
+		"nodeAffinity null":                set([]string{"spec", "affinity", "nodeAffinity"}, nil),
+		"nodeAffinity {}":                  set([]string{"spec", "affinity", "nodeAffinity"}, map[string]any{}),
+		"required null":                    set(required, nil),
+		"required {}":                      set(required, map[string]any{}),
+		"required with no terms":           set(required, map[string]any{"nodeSelectorTerms": []any{}}),
+		"required with an empty term":      set(required, map[string]any{"nodeSelectorTerms": []any{map[string]any{}}}),
+		"annotations null":                 set([]string{"metadata", "annotations"}, nil),
+		"annotations {}":                   set([]string{"metadata", "annotations"}, map[string]any{}),
+		"annotations with stale placement": set([]string{"metadata", "annotations"}, map[string]any{v1alpha1.StoresAnnotation: "old", v1alpha1.AllowedJurisdictionsAnnotation: "us"}),
+		"spec.nodeName null":               set([]string{"spec", "nodeName"}, nil),
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			var pod map[string]any
+			if err := json.Unmarshal(raw, &pod); err != nil {
+				t.Fatal(err)
+			}
+			mutate(pod)
+			shaped, err := json.Marshal(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPatch(t, handler, shaped)
+		})
+	}
+	t.Run("escaped label key and value", func(t *testing.T) {
+		escaped := bytes.Replace(raw, []byte(`"app.kubernetes.io/name":"customer-db"`), []byte(`"app.kubernetes.io\/n\u0061me":"customer\u002ddb"`), 1)
+		if bytes.Equal(escaped, raw) {
+			t.Fatalf("the pod JSON has no customer-db label to escape: %s", raw)
+		}
+		checkPatch(t, handler, escaped)
+	})
+}
+
+// checkPatch sends a CREATE review of the pod JSON raw (in namespace shop) and checks that the
+// response is an allowed JSON patch that, applied as the API server applies it, gives exactly the
+// pod Default makes of the typed pod.
+func checkPatch(t *testing.T, handler *podReviewHandler, raw []byte) {
+	t.Helper()
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(raw, pod); err != nil {
+		t.Fatal(err)
+	}
+	req := benchRequest(t, pod)
+	req.Object.Raw = raw
+	resp := serveReview(t, handler, "application/json", benchReview(t, req))
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("want an allowed response with a JSON patch, got %+v", resp)
+	}
+	if resp.UID != req.UID {
+		t.Fatalf("the response names request %q, want %q", resp.UID, req.UID)
+	}
+	patch, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatalf("decoding the patch %s: %v", resp.Patch, err)
+	}
+	patched, err := patch.Apply(raw)
+	if err != nil {
+		t.Fatalf("applying the patch %s: %v", resp.Patch, err)
+	}
+	got := &corev1.Pod{}
+	if err := json.Unmarshal(patched, got); err != nil {
+		t.Fatal(err)
+	}
+
+	want := pod.DeepCopy()
+	want.Namespace = benchNamespace // what the API server's request carries
+	if err := handler.placement.Default(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	want.Namespace = pod.Namespace
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Fatalf("the patched pod differs from Default's (patch %s):\n%s", resp.Patch, diff.Diff(want, got))
+	}
+	if got.Annotations[v1alpha1.StoresAnnotation] == "" {
+		t.Fatalf("the pod was not placed: %v", got.Annotations)
 	}
 }
 
@@ -141,6 +220,81 @@ func TestPodPlacementUngoverned(t *testing.T) {
 				t.Fatalf("want allowed without a patch, got %+v (patch %s)", resp, resp.Patch)
 			}
 		})
+	}
+}
+
+// TestPodReviewNotCreate: the webhooks are registered for CREATE only; anything else is allowed
+// unchanged rather than placed twice.
+func TestPodReviewNotCreate(t *testing.T) {
+	reader := newListReader(benchObjects())
+	for _, h := range []*podReviewHandler{
+		{placement: &PodPlacement{Reader: reader, Now: time.Now}},
+		{residency: &PodResidency{Reader: reader, Now: time.Now}},
+	} {
+		pod := benchPod()
+		pod.Spec.NodeName = "node-003" // outside: a CREATE would be denied
+		req := benchRequest(t, pod)
+		req.Operation = admissionv1.Update
+		resp := serveReview(t, h, "application/json", benchReview(t, req))
+		if !resp.Allowed || resp.Patch != nil {
+			t.Fatalf("want an UPDATE allowed as it is, got %+v", resp)
+		}
+	}
+}
+
+// failingReader is a cache that cannot be read.
+type failingReader struct{ client.Reader }
+
+func (failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("the cache is not synced")
+}
+
+// TestPodReviewCacheError: when the policy cannot be read, both webhooks refuse with a 500.
+func TestPodReviewCacheError(t *testing.T) {
+	for _, h := range []*podReviewHandler{
+		{placement: &PodPlacement{Reader: failingReader{}, Now: time.Now}},
+		{residency: &PodResidency{Reader: failingReader{}, Now: time.Now}},
+	} {
+		resp := serveReview(t, h, "application/json", benchReview(t, benchRequest(t, benchPod())))
+		if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError ||
+			!strings.Contains(resp.Result.Message, "the cache is not synced") {
+			t.Fatalf("want a 500 naming the cause, got %+v", resp.Result)
+		}
+	}
+}
+
+// TestPolicyLeavesCacheAlone: the webhooks list without deep copies, so nothing may write into
+// what they list. Decide on every kind of pod, then compare the lists with copies taken before.
+func TestPolicyLeavesCacheAlone(t *testing.T) {
+	r := newListReader(benchObjects())
+	before := &listReader{stores: map[string][]v1alpha1.PersonalDataStore{}, exceptions: map[string][]v1alpha1.ResidencyException{},
+		jurisdictions: copyItems(r.jurisdictions, true, (*v1alpha1.Jurisdiction).DeepCopyInto)}
+	for ns, items := range r.stores {
+		before.stores[ns] = copyItems(items, true, (*v1alpha1.PersonalDataStore).DeepCopyInto)
+	}
+	for ns, items := range r.exceptions {
+		before.exceptions[ns] = copyItems(items, true, (*v1alpha1.ResidencyException).DeepCopyInto)
+	}
+	for _, tc := range []struct {
+		ns       string
+		labels   map[string]string
+		nodeName string
+	}{
+		{"shop", map[string]string{"app.kubernetes.io/name": "customer-db"}, ""},
+		{"shop", map[string]string{"app.kubernetes.io/name": "customer-db", "team": "analytics"}, ""},
+		{"shop", map[string]string{"app.kubernetes.io/name": "customer-db", "job-name": "legal-hold-export"}, ""},
+		{"shop", map[string]string{"app.kubernetes.io/name": "access-logs"}, ""},
+		{"shop", map[string]string{"app.kubernetes.io/name": "customer-db"}, "node-003"},
+		{"team-00", map[string]string{"app": "events"}, "node-004"},
+	} {
+		pod := benchPod()
+		pod.Namespace, pod.Labels, pod.Spec.NodeName = tc.ns, tc.labels, tc.nodeName
+		_ = (&PodPlacement{Reader: r, Now: time.Now}).Default(context.Background(), pod)
+		_, _ = (&PodResidency{Reader: r, Now: time.Now}).ValidateCreate(context.Background(), pod)
+	}
+	if !equality.Semantic.DeepEqual(r.stores, before.stores) || !equality.Semantic.DeepEqual(r.exceptions, before.exceptions) ||
+		!equality.Semantic.DeepEqual(r.jurisdictions, before.jurisdictions) {
+		t.Fatal("deciding changed the listed stores, exceptions or Jurisdictions: the informer cache would be corrupted")
 	}
 }
 
@@ -183,21 +337,37 @@ func TestPodReviewUnreadable(t *testing.T) {
 		contentType string
 		body        []byte
 		want        string
+		code        int32
 	}{
-		"not JSON":           {"application/json", []byte(`{"apiVersion":`), "decoding the AdmissionReview"},
-		"not JSON content":   {"text/plain", review(`{}`), "want application/json"},
-		"empty body":         {"application/json", nil, "no body"},
-		"no request":         {"application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), "no request"},
-		"no object":          {"application/json", review(`null`), "no object"},
-		"labels not strings": {"application/json", review(`{"metadata":{"labels":{"app":1}}}`), "metadata.labels"},
-		"terms not a list":   {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":{}}}}}}`), "nodeSelectorTerms"},
-		"values not strings": {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"k","operator":"In","values":[1]}]}]}}}}}`), "values"},
-		"trailing garbage":   {"application/json", append(review(`{}`), " x"...), "decoding the AdmissionReview"},
+		"not JSON":              {"application/json", []byte(`{"apiVersion":`), "decoding the AdmissionReview", 400},
+		"not a JSON object":     {"application/json", []byte(`[]`), "not a JSON object", 400},
+		"not JSON content":      {"text/plain", review(`{}`), "want application/json", 400},
+		"empty body":            {"application/json", nil, "no body", 400},
+		"no request":            {"application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), "no request", 400},
+		"no object":             {"application/json", review(`null`), "no object", 400},
+		"object not an object":  {"application/json", review(`"pod"`), "object: want an object", 400},
+		"metadata not object":   {"application/json", review(`{"metadata":[]}`), "metadata: want an object", 400},
+		"name not a string":     {"application/json", review(`{"metadata":{"name":7}}`), "name", 400},
+		"labels not strings":    {"application/json", review(`{"metadata":{"labels":{"app":1}}}`), "metadata.labels", 400},
+		"nodeName not a string": {"application/json", review(`{"spec":{"nodeName":{}}}`), "nodeName", 400},
+		"affinity not object":   {"application/json", review(`{"spec":{"affinity":true}}`), "affinity: want an object", 400},
+		"terms not a list":      {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":{}}}}}}`), "nodeSelectorTerms", 400},
+		"term not an object":    {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[1]}}}}}`), "nodeSelectorTerms[0]: want an object", 400},
+		"key not a string":      {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":1}]}]}}}}}`), "matchExpressions[0].key", 400},
+		"values not strings":    {"application/json", review(`{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"k","operator":"In","values":[1]}]}]}}}}}`), "values", 400},
+		"trailing garbage":      {"application/json", append(review(`{}`), " x"...), "decoding the AdmissionReview", 400},
+		"larger than 7 MiB":     {"application/json", review(`{"metadata":{"annotations":{"a":"` + strings.Repeat("x", maxReviewBytes) + `"}}}`), "larger than", 413},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp := serveReview(t, handler, tc.contentType, tc.body)
-			if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusBadRequest || !strings.Contains(resp.Result.Message, tc.want) {
-				t.Fatalf("want a 400 mentioning %q, got %+v", tc.want, resp.Result)
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != tc.code || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Fatalf("want a %d mentioning %q, got %+v", tc.code, tc.want, resp.Result)
+			}
+			// Refusals of reviews read far enough to have a UID name their request.
+			readable := bytes.Contains(tc.body, []byte(`"uid":"u1"`)) && tc.contentType == "application/json" &&
+				!strings.Contains(resp.Result.Message, "decoding the AdmissionReview:") && tc.code == http.StatusBadRequest
+			if readable && resp.UID != "u1" {
+				t.Fatalf("the refusal names request %q, want u1", resp.UID)
 			}
 		})
 	}

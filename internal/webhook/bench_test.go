@@ -93,7 +93,8 @@ func benchObjects() []client.Object {
 		store(benchNamespace, "analytics", v1alpha1.Enforce, map[string]string{"team": "analytics"}, "eu", "us"),
 		store(benchNamespace, "access-logs", v1alpha1.Audit, map[string]string{"app.kubernetes.io/name": "access-logs"}, "eu", "us"),
 		&v1alpha1.ResidencyException{
-			ObjectMeta: metav1.ObjectMeta{Name: "court-order-2026-117", Namespace: benchNamespace, CreationTimestamp: metav1.Now()},
+			ObjectMeta: metav1.ObjectMeta{Name: "court-order-2026-117", Namespace: benchNamespace, CreationTimestamp: metav1.Now(),
+				UID: "uid-court-order-2026-117", Generation: 1},
 			Spec: v1alpha1.ResidencyExceptionSpec{
 				Selector:      metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "legal-hold-export"}},
 				Stores:        []v1alpha1.ObjectName{"customer-db"},

@@ -39,14 +39,14 @@ func (p *policy) constraining() []v1alpha1.PersonalDataStore {
 	return append(slices.Clone(p.enforce), p.warn...)
 }
 
-// selectorFor picks the selector of a store that applies to a kind of object.
-type selectorFor func(*v1alpha1.PersonalDataStore) *metav1.LabelSelector
+// selectorFor picks the selector of a store that applies to a kind of object, and names it.
+type selectorFor func(*v1alpha1.PersonalDataStore) (*metav1.LabelSelector, string)
 
-func workloadSelector(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
-	return &s.Spec.WorkloadSelector
+func workloadSelector(s *v1alpha1.PersonalDataStore) (*metav1.LabelSelector, string) {
+	return &s.Spec.WorkloadSelector, "workload"
 }
-func volumeSelector(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
-	return s.Spec.VolumeSelector
+func volumeSelector(s *v1alpha1.PersonalDataStore) (*metav1.LabelSelector, string) {
+	return s.Spec.VolumeSelector, "volume"
 }
 
 // loadPolicy reads, from the manager's cache, the stores of namespace whose selector matches
@@ -62,7 +62,8 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 	var matched []v1alpha1.PersonalDataStore
 	for i := range stores.Items {
 		s := &stores.Items[i]
-		if s.DeletionTimestamp.IsZero() && engine.Selects(sel(s), objLabels) {
+		selector, which := sel(s)
+		if s.DeletionTimestamp.IsZero() && admissionSelectors.selects(s, which, selector, objLabels) {
 			matched = append(matched, *s)
 		}
 	}
@@ -80,7 +81,7 @@ func loadPolicy(ctx context.Context, r client.Reader, namespace string, objLabel
 		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now) {
 			continue
 		}
-		if !engine.Selects(&ex.Spec.Selector, objLabels) {
+		if !admissionSelectors.selects(ex, "exception", &ex.Spec.Selector, objLabels) {
 			continue
 		}
 		for _, s := range ex.Spec.Stores {

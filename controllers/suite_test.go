@@ -21,6 +21,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/controllers"
+	"github.com/residency-operator/residency-operator/internal/localcluster"
 )
 
 // The suite runs the operator's real wiring (controllers.SetupWithManager) against a real
@@ -29,6 +30,7 @@ var (
 	cfg       *rest.Config
 	k8sClient client.Client
 	testEnv   *envtest.Environment
+	cluster   *localcluster.Cluster
 	scheme    = runtime.NewScheme()
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -50,13 +52,15 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
+	// localcluster rather than a bare envtest.Environment: its watchdog stops etcd and
+	// kube-apiserver even when `go test` kills this process on a timeout.
 	var err error
-	cfg, err = testEnv.Start()
+	cluster, err = localcluster.Start(ctx, localcluster.Options{
+		CRDDir:           filepath.Join("..", "config", "crd", "bases"),
+		ControlPlaneOnly: true,
+	})
 	Expect(err).NotTo(HaveOccurred())
+	testEnv, cfg = cluster.Env, cluster.Config
 
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
@@ -78,7 +82,7 @@ var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if cluster != nil {
+		Expect(cluster.Stop()).To(Succeed())
 	}
 })

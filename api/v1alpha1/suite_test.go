@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/localcluster"
 )
 
 // The API suite checks the CRDs' validation against a real kube-apiserver: what the schema and
@@ -24,6 +25,7 @@ var (
 	cfg       *rest.Config
 	k8sClient client.Client
 	testEnv   *envtest.Environment
+	cluster   *localcluster.Cluster
 	ctx       = context.Background()
 )
 
@@ -39,19 +41,21 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
+	// localcluster rather than a bare envtest.Environment: its watchdog stops etcd and
+	// kube-apiserver even when `go test` kills this process on a timeout.
 	var err error
-	cfg, err = testEnv.Start()
+	cluster, err = localcluster.Start(ctx, localcluster.Options{
+		CRDDir:           filepath.Join("..", "..", "config", "crd", "bases"),
+		ControlPlaneOnly: true,
+	})
 	Expect(err).NotTo(HaveOccurred())
+	testEnv, cfg = cluster.Env, cluster.Config
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 })
 
 var _ = AfterSuite(func() {
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if cluster != nil {
+		Expect(cluster.Stop()).To(Succeed())
 	}
 })

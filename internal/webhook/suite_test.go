@@ -2,8 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,7 +32,7 @@ import (
 var (
 	cfg       *rest.Config
 	k8sClient client.Client
-	testEnv   *envtest.Environment
+	cluster   *localcluster.Cluster
 	scheme    = runtime.NewScheme()
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -77,33 +74,31 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
 
-	// Install exactly what config/webhook ships, rendered the way the local cluster does.
-	mutating, validating, err := localcluster.RenderWebhookConfigurations(ctx,
-		filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kustomize"), filepath.Join("..", "..", "config", "webhook"))
+	// Install exactly what config/webhook ships, rendered by kustomize, through localcluster: its
+	// watchdog also stops etcd and kube-apiserver when `go test` kills this process on a timeout.
+	var err error
+	cluster, err = localcluster.Start(ctx, localcluster.Options{
+		CRDDir:           filepath.Join("..", "..", "config", "crd", "bases"),
+		WebhookConfigDir: filepath.Join("..", "..", "config", "webhook"),
+		ControlPlaneOnly: true,
+	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(mutating).To(HaveLen(1))
-	Expect(validating).To(HaveLen(1))
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: mutating, ValidatingWebhooks: validating},
-	}
-	cfg, err = testEnv.Start()
-	Expect(err).NotTo(HaveOccurred())
+	cfg = cluster.Config
+	Expect(cluster.Env.WebhookInstallOptions.MutatingWebhooks).To(HaveLen(1))
+	Expect(cluster.Env.WebhookInstallOptions.ValidatingWebhooks).To(HaveLen(1))
 
 	clientCfg := rest.CopyConfig(cfg)
 	clientCfg.WarningHandler = warnings
 	k8sClient, err = client.New(clientCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	wio := &testEnv.WebhookInstallOptions
+	serverOpts := cluster.WebhookServerOptions()
+	serverOpts.TLSOpts = residencywebhook.TLSOptions(true) // as main.go serves them by default
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir,
-		}),
+		WebhookServer:          webhook.NewServer(serverOpts),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(ctx, mgr)).To(Succeed())
@@ -113,22 +108,17 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 
-	// Wait until the webhook server answers TLS.
-	addr := fmt.Sprintf("%s:%d", wio.LocalServingHost, wio.LocalServingPort)
-	Eventually(func() error {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test-only readiness probe
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}).Should(Succeed())
+	// Wait until the webhook server answers TLS with the certificate the configurations trust.
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	Expect(cluster.WaitForWebhookServer(waitCtx)).To(Succeed())
 })
 
 var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if cluster != nil {
+		Expect(cluster.Stop()).To(Succeed())
 	}
 })

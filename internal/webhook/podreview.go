@@ -78,8 +78,8 @@ func (h *podReviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev := &podReview{apiVersion: admissionv1.SchemeGroupVersion.String(), kind: "AdmissionReview"}
 	resp := h.review(r, rev, body)
 	resp.UID = rev.uid
-	if code := resp.Result.Code; code >= http.StatusBadRequest && code != http.StatusForbidden {
-		podReviewLog.Error(errors.New(resp.Result.Message), "pod admission review failed", "code", code, "uid", rev.uid, "path", r.URL.Path)
+	if resp.Result != nil && resp.Result.Code >= http.StatusBadRequest && resp.Result.Code != http.StatusForbidden {
+		podReviewLog.Error(errors.New(resp.Result.Message), "pod admission review failed", "code", resp.Result.Code, "uid", rev.uid, "path", r.URL.Path)
 	}
 	out, err := json.Marshal(struct {
 		APIVersion string                         `json:"apiVersion"`

@@ -2,13 +2,12 @@ package controllers
 
 import (
 	"context"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // Field index keys. Reconcilers list through these so their work grows with the objects
@@ -39,13 +38,7 @@ const (
 func setupIndexers(ctx context.Context, mgr manager.Manager) error {
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &corev1.Node{}, nodeJurisdictionIndex, func(obj client.Object) []string {
-		var names []string
-		for key := range obj.GetLabels() {
-			if name, ok := strings.CutPrefix(key, v1alpha1.JurisdictionLabelPrefix); ok {
-				names = append(names, name)
-			}
-		}
-		return names
+		return engine.LabelledJurisdictions(obj.GetLabels())
 	}); err != nil {
 		return err
 	}

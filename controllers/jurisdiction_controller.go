@@ -199,10 +199,8 @@ func (r *JurisdictionReconciler) jurisdictionsOfNode(ctx context.Context, obj cl
 		}
 		return reqs
 	}
-	for key := range obj.GetLabels() {
-		if name, ok := strings.CutPrefix(key, v1alpha1.JurisdictionLabelPrefix); ok {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
-		}
+	for _, name := range engine.LabelledJurisdictions(obj.GetLabels()) {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
 	}
 	return reqs
 }

@@ -240,16 +240,11 @@ func exceptionTransitions(ex *v1alpha1.ResidencyException) []time.Time {
 // observedLocation reads a node's (or a volume place's) location from its labels.
 func observedLocation(node *corev1.Node) v1alpha1.ObservedLocation {
 	loc := v1alpha1.ObservedLocation{
-		Region:  firstLabel(node.Labels, engine.RegionLabel, engine.LegacyRegionLabel),
-		Zone:    firstLabel(node.Labels, engine.ZoneLabel, engine.LegacyZoneLabel),
-		Country: node.Labels[v1alpha1.CountryLabel],
+		Region:        firstLabel(node.Labels, engine.RegionLabel, engine.LegacyRegionLabel),
+		Zone:          firstLabel(node.Labels, engine.ZoneLabel, engine.LegacyZoneLabel),
+		Country:       node.Labels[v1alpha1.CountryLabel],
+		Jurisdictions: engine.LabelledJurisdictions(node.Labels),
 	}
-	for k := range node.Labels {
-		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok {
-			loc.Jurisdictions = append(loc.Jurisdictions, name)
-		}
-	}
-	slices.Sort(loc.Jurisdictions)
 	return loc
 }
 

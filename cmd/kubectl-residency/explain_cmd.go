@@ -261,7 +261,7 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 	en := &explainedNode{
 		Name: node.Name, Region: loc.Region, Zone: loc.Zone, Country: loc.Country, CountrySource: string(loc.CountrySource),
 		Provider: string(loc.Provider), Untrusted: loc.Untrusted,
-		Labelled: jurisdictionLabels(node), Located: engine.JurisdictionsOf(matchers, loc, labels.Set(node.Labels)),
+		Labelled: engine.LabelledJurisdictions(node.Labels), Located: engine.JurisdictionsOf(matchers, loc, labels.Set(node.Labels)),
 	}
 	if en.Located == nil {
 		en.Located = []string{}
@@ -295,18 +295,6 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 			strings.Join(en.Labelled, " "), strings.Join(en.Located, " ")))
 	}
 	return ex, nil
-}
-
-// jurisdictionLabels returns the jurisdictions a node is labelled with, sorted.
-func jurisdictionLabels(node *corev1.Node) []string {
-	out := []string{}
-	for k, v := range node.Labels {
-		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok && v == v1alpha1.JurisdictionLabelValue {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func intersect(a, b []string) []string {

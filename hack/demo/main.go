@@ -39,6 +39,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/controllers"
+	"github.com/residency-operator/residency-operator/internal/engine"
 	"github.com/residency-operator/residency-operator/internal/localcluster"
 	residencywebhook "github.com/residency-operator/residency-operator/internal/webhook"
 )
@@ -386,21 +387,10 @@ func printPlacement(ctx context.Context, c client.Client) error {
 			return err
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Annotations[v1alpha1.StoresAnnotation], node.Name,
-			node.Labels[corev1.LabelTopologyRegion], node.Labels[v1alpha1.CountryLabel], strings.Join(nodeJurisdictions(&node), ","),
+			node.Labels[corev1.LabelTopologyRegion], node.Labels[v1alpha1.CountryLabel], strings.Join(engine.LabelledJurisdictions(node.Labels), ","),
 			p.Annotations[v1alpha1.AllowedJurisdictionsAnnotation])
 	}
 	return w.Flush()
-}
-
-func nodeJurisdictions(node *corev1.Node) []string {
-	var out []string
-	for k := range node.Labels {
-		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // pickRelabelTarget chooses an EU node that runs web pods and no database pod (the database's
@@ -435,8 +425,8 @@ func outsidePermitted(ctx context.Context, c client.Client) (outside, total int,
 		return 0, 0, err
 	}
 	for _, p := range pods.Items {
-		allowed := p.Annotations[v1alpha1.AllowedJurisdictionsAnnotation]
-		if allowed == "" || !p.DeletionTimestamp.IsZero() {
+		req, governed := engine.RequirementFromAnnotations(p.Annotations)
+		if !governed || !p.DeletionTimestamp.IsZero() {
 			continue
 		}
 		total++
@@ -444,17 +434,13 @@ func outsidePermitted(ctx context.Context, c client.Client) (outside, total int,
 		if err := c.Get(ctx, client.ObjectKey{Name: p.Spec.NodeName}, &node); err != nil {
 			return 0, 0, err
 		}
-		for _, group := range strings.Split(allowed, ";") {
-			ok := false
-			for _, j := range strings.Split(group, ",") {
-				if node.Labels[v1alpha1.JurisdictionLabel(j)] == v1alpha1.JurisdictionLabelValue {
-					ok = true
-				}
-			}
-			if !ok {
-				outside++
-				break
-			}
+		// No Jurisdiction specs: nothing pruned, the plain "a node in one of each store's".
+		terms, err := req.Terms(nil)
+		if err != nil {
+			return 0, 0, fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+		if !engine.NodePermitted(&node, terms) {
+			outside++
 		}
 	}
 	return outside, total, nil

@@ -42,16 +42,7 @@ var wantJurisdictions = map[string][]string{
 	"aws-ap-northeast-1a": nil,                 // Tokyo, JP: in no jurisdiction
 }
 
-func jurisdictionsOf(n *corev1.Node) []string {
-	var out []string
-	for k, v := range n.Labels {
-		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok && v == v1alpha1.JurisdictionLabelValue {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func jurisdictionsOf(n *corev1.Node) []string { return engine.LabelledJurisdictions(n.Labels) }
 
 func deployment(name string, count int32, labels map[string]string) *appsv1.Deployment {
 	return &appsv1.Deployment{

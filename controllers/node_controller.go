@@ -169,9 +169,10 @@ func (r *NodeReconciler) setProblem(node, problem string) {
 
 // activeJurisdictionMatchers compiles every Jurisdiction that is not being deleted. A deleted
 // Jurisdiction's labels must go, so it matches nothing from the moment it is marked for deletion.
+// It runs for every node reconcile, so it reads the cache without copies; matchers only read.
 func activeJurisdictionMatchers(ctx context.Context, c client.Reader) ([]*engine.JurisdictionMatcher, error) {
 	var list v1alpha1.JurisdictionList
-	if err := c.List(ctx, &list); err != nil {
+	if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing jurisdictions: %w", err)
 	}
 	active := make(map[string]*v1alpha1.JurisdictionSpec, len(list.Items))
@@ -205,7 +206,8 @@ func (r *NodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func (r *NodeReconciler) allNodes(ctx context.Context, _ client.Object) []reconcile.Request {
 	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes); err != nil {
+	// Names only: no copy of every node.
+	if err := r.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing nodes after a jurisdiction change")
 		return nil
 	}

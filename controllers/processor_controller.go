@@ -99,7 +99,7 @@ func (r *ProcessorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func (r *ProcessorReconciler) allProcessors(ctx context.Context, _ client.Object) []reconcile.Request {
 	var list v1alpha1.DataProcessorList
-	if err := r.List(ctx, &list); err != nil {
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil { // names only
 		log.FromContext(ctx).Error(err, "listing processors after a jurisdiction change")
 		return nil
 	}

@@ -1,10 +1,35 @@
 package v1alpha1
 
 // Condition types. Each says which status is the good one.
+//
+// Every kind carries Ready, Reconciling and Stalled with status.observedGeneration, in the shape
+// kstatus (sigs.k8s.io/cli-utils), Flux's health checks and Argo CD's health scripts read:
+//
+//   - observedGeneration below metadata.generation: the latest spec has not been looked at yet.
+//   - Reconciling=True: the operator is working towards the latest spec; a step failed with an
+//     error that retrying may fix (reason ReconcileError, the error in the message) or a
+//     Jurisdiction is removing its labels before it goes (reason Deleting).
+//   - Stalled=True: the spec cannot be enforced until a person changes something (an invalid
+//     selector, a Jurisdiction that does not exist); the reason and message say what.
+//   - Ready: the summary. True when the latest spec is reconciled and in force; False, with the
+//     reason of Reconciling or Stalled, otherwise.
+//
+// Reconciling and Stalled are "abnormal-true": they are removed, not set False, when they no longer
+// hold. Compliant (stores), Active (exceptions), SelectorTrusted (Jurisdictions) and
+// EgressRestricted (stores) add facts that Ready does not summarise: a store can be Ready (its
+// policy is in force) and not Compliant (something runs outside).
 const (
-	// ReadyCondition (True is good) says the object's spec was resolved: every referenced
-	// Jurisdiction, store or processor exists and the spec can be enforced.
+	// ReadyCondition (True is good) says the latest spec is reconciled and in force: every
+	// referenced Jurisdiction, store or processor exists and its selectors compile.
 	ReadyCondition = "Ready"
+
+	// ReconcilingCondition (abnormal-true) says the operator is still working towards the latest
+	// spec: it will retry on its own.
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition (abnormal-true) says the operator cannot make progress until a person fixes
+	// the spec or creates what it refers to.
+	StalledCondition = "Stalled"
 
 	// CompliantCondition (True is good) says every governed pod and volume of a store is in a
 	// permitted jurisdiction, or exempted, and its processors pass the checks.
@@ -26,6 +51,19 @@ const (
 const (
 	// ReasonResolved: everything the spec refers to exists.
 	ReasonResolved = "Resolved"
+	// ReasonReconcileError: a reconcile step failed with an error that retrying may fix; the
+	// message names the step and the error.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonInvalidSelector: a selector of the spec does not compile (a stored object that predates
+	// a validation rule), so it would select nothing.
+	ReasonInvalidSelector = "InvalidSelector"
+	// ReasonDeleting: a Jurisdiction is removing its labels from nodes before it goes.
+	ReasonDeleting = "Deleting"
+	// ReasonNoNodes: a Jurisdiction's labels are in line, and no node is in it; pods allowed only
+	// there stay Pending.
+	ReasonNoNodes = "NoNodes"
+	// ReasonStoreNotFound: an exception names a store that does not exist in its namespace.
+	ReasonStoreNotFound = "StoreNotFound"
 	// ReasonJurisdictionNotFound: the spec names a Jurisdiction that does not exist.
 	ReasonJurisdictionNotFound = "JurisdictionNotFound"
 	// ReasonNodesLabelled: the Jurisdiction's labels are in line with its spec on every node.

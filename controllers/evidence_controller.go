@@ -52,24 +52,19 @@ func (r *EvidenceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, fmt.Errorf("getting node: %w", err)
 	}
-	if node.Annotations[locationProblemAnnotation] != "" {
+	if node.Annotations[engine.LocationProblemAnnotation] != "" {
 		return ctrl.Result{}, nil // untrusted or unknown: nothing true to record
 	}
 	return ctrl.Result{}, r.stampEvidence(ctx, pod, node, r.Clock.Now())
 }
 
-// governed reports whether a store of the pod's namespace selects it.
+// governed reports whether a store of the pod's namespace governs it, by the engine's rule.
 func (r *EvidenceReconciler) governed(ctx context.Context, pod *corev1.Pod) (bool, error) {
 	var stores v1alpha1.PersonalDataStoreList
-	if err := r.List(ctx, &stores, client.InNamespace(pod.Namespace)); err != nil {
+	if err := r.List(ctx, &stores, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return false, fmt.Errorf("listing stores: %w", err)
 	}
-	for i := range stores.Items {
-		if engine.Selects(&stores.Items[i].Spec.WorkloadSelector, pod.Labels) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(engine.Matching(policiesOf(stores.Items), engine.Workload, pod.Labels)) > 0, nil
 }
 
 func needsEvidence(pod *corev1.Pod) bool {

@@ -19,22 +19,6 @@ const (
 	nodeLocationProblemIndex = "residency.node.locationProblem"
 )
 
-// Annotations the node controller writes to remember what it decided, so Events fire on changes
-// only and the person-set country label can be told from the one the operator derived.
-const (
-	// locationProblemAnnotation is Untrusted or Unknown for nodes that belong to no jurisdiction
-	// because their location cannot be believed or resolved.
-	locationProblemAnnotation = "dataresidency.io/location-problem"
-	// locationDetailAnnotation says why, in words.
-	locationDetailAnnotation = "dataresidency.io/location-detail"
-)
-
-// Location problems.
-const (
-	problemUntrusted = "Untrusted"
-	problemUnknown   = "Unknown"
-)
-
 func setupIndexers(ctx context.Context, mgr manager.Manager) error {
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &corev1.Node{}, nodeJurisdictionIndex, func(obj client.Object) []string {
@@ -43,7 +27,7 @@ func setupIndexers(ctx context.Context, mgr manager.Manager) error {
 		return err
 	}
 	return indexer.IndexField(ctx, &corev1.Node{}, nodeLocationProblemIndex, func(obj client.Object) []string {
-		if p := obj.GetAnnotations()[locationProblemAnnotation]; p != "" {
+		if p := obj.GetAnnotations()[engine.LocationProblemAnnotation]; p != "" {
 			return []string{p}
 		}
 		return nil

@@ -153,7 +153,7 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 // untrustedClaimants returns the untrusted nodes whose own claim would place them in jur.
 func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, jur *v1alpha1.Jurisdiction) ([]v1alpha1.UntrustedNode, error) {
 	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingFields{nodeLocationProblemIndex: problemUntrusted}); err != nil {
+	if err := r.List(ctx, &nodes, client.MatchingFields{nodeLocationProblemIndex: engine.ProblemUntrusted}); err != nil {
 		return nil, fmt.Errorf("listing untrusted nodes: %w", err)
 	}
 	if len(nodes.Items) == 0 {
@@ -188,7 +188,7 @@ func (r *JurisdictionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 func (r *JurisdictionReconciler) jurisdictionsOfNode(ctx context.Context, obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	if obj.GetAnnotations()[locationProblemAnnotation] == problemUntrusted {
+	if obj.GetAnnotations()[engine.LocationProblemAnnotation] == engine.ProblemUntrusted {
 		var list v1alpha1.JurisdictionList
 		if err := r.List(ctx, &list); err != nil {
 			log.FromContext(ctx).Error(err, "listing jurisdictions for an untrusted node")

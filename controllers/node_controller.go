@@ -58,7 +58,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 
 	desired := desiredNodeMetadata(node, matchers)
-	previousProblem := node.Annotations[locationProblemAnnotation]
+	previousProblem := node.Annotations[engine.LocationProblemAnnotation]
 	if !maps.Equal(desired.labels, node.Labels) || !maps.Equal(desired.annotations, node.Annotations) {
 		patch := client.MergeFrom(node.DeepCopy())
 		node.Labels, node.Annotations = desired.labels, desired.annotations
@@ -121,16 +121,16 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 
 	switch {
 	case !loc.Trusted():
-		out.problem, out.detail = problemUntrusted, loc.Untrusted
+		out.problem, out.detail = engine.ProblemUntrusted, loc.Untrusted
 	case len(names) == 0 && loc.Country == "":
-		out.problem = problemUnknown
+		out.problem = engine.ProblemUnknown
 		out.detail = unknownLocationDetail(loc)
 	}
-	delete(out.annotations, locationProblemAnnotation)
-	delete(out.annotations, locationDetailAnnotation)
+	delete(out.annotations, engine.LocationProblemAnnotation)
+	delete(out.annotations, engine.LocationDetailAnnotation)
 	if out.problem != "" {
-		out.annotations[locationProblemAnnotation] = out.problem
-		out.annotations[locationDetailAnnotation] = out.detail
+		out.annotations[engine.LocationProblemAnnotation] = out.problem
+		out.annotations[engine.LocationDetailAnnotation] = out.detail
 	}
 	if len(out.annotations) == 0 && node.Annotations == nil {
 		out.annotations = nil
@@ -158,7 +158,7 @@ func (r *NodeReconciler) setProblem(node, problem string) {
 	} else {
 		r.problems[node] = problem
 	}
-	counts := map[string]float64{problemUntrusted: 0, problemUnknown: 0}
+	counts := map[string]float64{engine.ProblemUntrusted: 0, engine.ProblemUnknown: 0}
 	for _, p := range r.problems {
 		counts[p]++
 	}

@@ -4,17 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // auditResult is what one audit of a store found.
@@ -27,35 +25,26 @@ type auditResult struct {
 	nextExceptionChange           time.Time                // when an exception starts or expires next
 }
 
-// activeExemption is an exception in force for a store, with its selector compiled.
-type activeExemption struct {
-	name      string
-	selector  labels.Selector
-	expiresAt metav1.Time
-}
-
 // audit finds the store's governed pods (workloadSelector) and volumes (volumeSelector and claims
-// its pods mount), and checks each against the store's permitted jurisdictions. It reads only the
+// its pods mount), and asks the engine about each, as the webhook and the CLI do. It reads only the
 // store's namespace from the cache: work grows with the store, not with the cluster.
 func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDataStore, now time.Time) (*auditResult, error) {
 	res := &auditResult{objects: map[string]client.Object{}}
-	terms, err := engine.RequirementOf(store).Terms(nil)
-	if err != nil {
-		return nil, fmt.Errorf("computing permitted terms: %w", err)
-	}
-	exemptions, next, err := r.activeExemptions(ctx, store, now)
+	exceptions, next, err := r.storeExceptions(ctx, store, now)
 	if err != nil {
 		return nil, err
 	}
 	res.nextExceptionChange = next
-	exemptedBy := func(objLabels map[string]string) *activeExemption {
-		for i := range exemptions {
-			if exemptions[i].selector.Matches(labels.Set(objLabels)) {
-				return &exemptions[i]
-			}
-		}
-		return nil
+	// Only this store: its verdict is the store's, whatever other stores of the namespace say.
+	pol := &engine.Policies{Stores: []*v1alpha1.PersonalDataStore{store}, Exceptions: exceptions, Now: now}
+	if _, err := engine.RequirementFor(store).Terms(nil); err != nil {
+		return nil, fmt.Errorf("computing permitted terms: %w", err)
 	}
+	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	decision := &engine.Context{Stage: engine.Running, Lookup: lookup.Reader(ctx, r.Client), Matchers: matchers}
 
 	podSelector, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
 	if !ok {
@@ -76,22 +65,12 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		for _, claim := range podClaimNames(pod) {
 			claims[claim] = true
 		}
-		if ex := exemptedBy(pod.Labels); ex != nil {
-			res.exemptions = append(res.exemptions, v1alpha1.Exemption{
-				Object: v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name}, Exception: ex.name, ExpiresAt: ex.expiresAt})
-			continue
-		}
-		if pod.Spec.NodeName == "" {
-			continue // not placed yet: the injected affinity decides where it goes
-		}
-		v, err := r.checkPod(ctx, store, pod, terms)
+		facts := engine.FactsOf(pod.Labels, &pod.Spec)
+		v, err := engine.DecidePod(pol, &facts, decision)
 		if err != nil {
 			return nil, err
 		}
-		if v != nil {
-			res.violations = append(res.violations, *v)
-			res.objects[objectKey("Pod", pod.Name)] = pod
-		}
+		res.record(v, "Pod", pod)
 	}
 
 	if volSelector, ok := engine.SelectorFor(store.Spec.VolumeSelector); ok {
@@ -102,13 +81,6 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		for i := range pvcs.Items {
 			claims[pvcs.Items[i].Name] = true
 		}
-	}
-	if len(claims) == 0 {
-		return res, nil
-	}
-	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
-	if err != nil {
-		return nil, err
 	}
 	names := make([]string, 0, len(claims))
 	for name := range claims {
@@ -127,88 +99,59 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 			continue
 		}
 		res.governedVolumes++
-		if ex := exemptedBy(pvc.Labels); ex != nil {
-			res.exemptions = append(res.exemptions, v1alpha1.Exemption{
-				Object: v1alpha1.ObjectReference{Kind: "PersistentVolumeClaim", Name: pvc.Name}, Exception: ex.name, ExpiresAt: ex.expiresAt})
-			continue
-		}
-		v, err := r.checkClaim(ctx, store, pvc, terms, matchers)
+		facts := engine.ClaimFactsOf(pvc)
+		// The store governs the claim (its selector or one of its pods): the engine is told so.
+		v, err := engine.DecideClaim(pol, &facts, decision, store)
 		if err != nil {
 			return nil, err
 		}
-		if v != nil {
-			res.violations = append(res.violations, *v)
-			res.objects[objectKey("PersistentVolumeClaim", pvc.Name)] = pvc
-		}
+		res.record(v, "PersistentVolumeClaim", pvc)
 	}
 	return res, nil
 }
 
-// checkPod locates a bound pod through its node and returns the violation, if any.
-func (r *StoreReconciler) checkPod(ctx context.Context, store *v1alpha1.PersonalDataStore, pod *corev1.Pod, terms []corev1.NodeSelectorTerm) (*v1alpha1.Violation, error) {
-	ref := v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name}
-	node := &corev1.Node{}
-	if err := r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
+// record adds what the engine decided about one governed object: an exemption, or violations.
+func (a *auditResult) record(v *engine.Verdict, kind string, obj client.Object) {
+	ref := v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName()}
+	if len(v.Lifted) > 0 {
+		a.exemptions = append(a.exemptions, v1alpha1.Exemption{Object: ref, Exception: v.Lifted[0].Exception, ExpiresAt: v.Lifted[0].ExpiresAt})
+		return
+	}
+	for _, f := range v.Findings() {
+		violation := v1alpha1.Violation{Object: ref, Reason: violationReasons[f.Reason], Message: f.Message}
+		if violation.Reason == "" {
+			continue // not a placement fact of a running object
 		}
-		return &v1alpha1.Violation{Object: ref, Node: pod.Spec.NodeName, Reason: v1alpha1.NodeLocationUnknown,
-			Message: fmt.Sprintf("runs on node %s, which does not exist, so where it runs is unknown", pod.Spec.NodeName)}, nil
+		if kind == "Pod" {
+			violation.Node = f.Subject
+		} else {
+			violation.Volume = f.Subject
+		}
+		if f.Place != nil {
+			violation.Location = observedLocation(f.Place)
+		}
+		a.violations = append(a.violations, violation)
+		a.objects[objectKey(kind, obj.GetName())] = obj
 	}
-	if engine.NodePermitted(node, terms) {
-		return nil, nil
-	}
-	loc := observedLocation(node)
-	if problem := node.Annotations[locationProblemAnnotation]; problem != "" {
-		return &v1alpha1.Violation{Object: ref, Node: node.Name, Location: loc, Reason: v1alpha1.NodeLocationUnknown,
-			Message: fmt.Sprintf("runs on node %s, whose location is %s (%s)", node.Name, strings.ToLower(problem), node.Annotations[locationDetailAnnotation])}, nil
-	}
-	return &v1alpha1.Violation{Object: ref, Node: node.Name, Location: loc, Reason: v1alpha1.NodeNotPermitted,
-		Message: fmt.Sprintf("runs on %s, outside %s", engine.Describe(node), joinNames(store.Spec.AllowedJurisdictions))}, nil
 }
 
-// checkClaim locates a bound claim through its PersistentVolume.
-func (r *StoreReconciler) checkClaim(ctx context.Context, store *v1alpha1.PersonalDataStore, pvc *corev1.PersistentVolumeClaim, terms []corev1.NodeSelectorTerm, matchers []*engine.JurisdictionMatcher) (*v1alpha1.Violation, error) {
-	if pvc.Spec.VolumeName == "" {
-		return nil, nil // unbound: admission checked its StorageClass
-	}
-	ref := v1alpha1.ObjectReference{Kind: "PersistentVolumeClaim", Name: pvc.Name}
-	pv := &corev1.PersistentVolume{}
-	if err := r.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil // binding in progress; the PV watch brings the store back
-		}
-		return nil, fmt.Errorf("getting volume %s: %w", pvc.Spec.VolumeName, err)
-	}
-	nodeByName := func(name string) *corev1.Node {
-		node := &corev1.Node{}
-		if err := r.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
-			return nil
-		}
-		return node
-	}
-	places, ok := engine.VolumePlaces(pv, matchers, nodeByName)
-	if !ok {
-		return &v1alpha1.Violation{Object: ref, Volume: pv.Name, Reason: v1alpha1.VolumeLocationUnknown,
-			Message: fmt.Sprintf("volume %s has no region or zone label and no node affinity on region, zone or hostname, so where the data is stored is unknown; label it with %s", pv.Name, engine.RegionLabel)}, nil
-	}
-	for _, place := range places {
-		if !engine.NodePermitted(place, terms) {
-			return &v1alpha1.Violation{Object: ref, Volume: pv.Name, Location: observedLocation(place), Reason: v1alpha1.VolumeNotPermitted,
-				Message: fmt.Sprintf("volume %s is stored at %s, outside %s", pv.Name, engine.Describe(place), joinNames(store.Spec.AllowedJurisdictions))}, nil
-		}
-	}
-	return nil, nil
+// violationReasons maps the engine's findings about running objects to the status API's reasons.
+var violationReasons = map[engine.Reason]v1alpha1.ViolationReason{
+	engine.NodeNotPermitted:      v1alpha1.NodeNotPermitted,
+	engine.NodeNotFound:          v1alpha1.NodeLocationUnknown,
+	engine.NodeLocationUnknown:   v1alpha1.NodeLocationUnknown,
+	engine.VolumeNotPermitted:    v1alpha1.VolumeNotPermitted,
+	engine.VolumeLocationUnknown: v1alpha1.VolumeLocationUnknown,
 }
 
-// activeExemptions returns the exceptions of the store's namespace that name the store and are in
-// force now, and when the next one starts or expires.
-func (r *StoreReconciler) activeExemptions(ctx context.Context, store *v1alpha1.PersonalDataStore, now time.Time) ([]activeExemption, time.Time, error) {
+// storeExceptions returns the exceptions of the store's namespace that name the store, and when
+// the next one starts or expires.
+func (r *StoreReconciler) storeExceptions(ctx context.Context, store *v1alpha1.PersonalDataStore, now time.Time) ([]*v1alpha1.ResidencyException, time.Time, error) {
 	var list v1alpha1.ResidencyExceptionList
 	if err := r.List(ctx, &list, client.InNamespace(store.Namespace), client.MatchingFields{exceptionStoreIndex: store.Name}); err != nil {
 		return nil, time.Time{}, fmt.Errorf("listing exceptions: %w", err)
 	}
-	var out []activeExemption
+	var out []*v1alpha1.ResidencyException
 	var next time.Time
 	for i := range list.Items {
 		ex := &list.Items[i]
@@ -217,14 +160,7 @@ func (r *StoreReconciler) activeExemptions(ctx context.Context, store *v1alpha1.
 				next = t
 			}
 		}
-		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now) {
-			continue
-		}
-		sel, ok := engine.SelectorFor(&ex.Spec.Selector)
-		if !ok {
-			continue
-		}
-		out = append(out, activeExemption{name: ex.Name, selector: sel, expiresAt: ex.Spec.ExpiresAt})
+		out = append(out, ex)
 	}
 	return out, next, nil
 }

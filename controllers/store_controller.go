@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // Bounds on what a store's status lists; the counts are always complete.
@@ -170,7 +171,7 @@ func (r *StoreReconciler) buildStatus(store *v1alpha1.PersonalDataStore, a *audi
 	} else {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonResolved,
-			Message:            fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", joinNames(store.Spec.AllowedJurisdictions), enforcementOf(store)),
+			Message:            fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", joinNames(store.Spec.AllowedJurisdictions), engine.ModeOf(store)),
 			ObservedGeneration: store.Generation,
 		})
 	}
@@ -256,7 +257,7 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, status v1a
 		if before[violationKey(*v)] {
 			continue
 		}
-		when := "it is reported only (enforcement " + string(enforcementOf(store)) + ")"
+		when := "it is reported only (enforcement " + string(engine.ModeOf(store)) + ")"
 		if v.EvictionTime != nil {
 			when = "it will be evicted at " + v.EvictionTime.UTC().Format(time.RFC3339) + " unless it moves or is exempted"
 		}
@@ -286,13 +287,6 @@ func joinNames(names []v1alpha1.JurisdictionName) string {
 		out[i] = string(n)
 	}
 	return "[" + strings.Join(out, " ") + "]"
-}
-
-func enforcementOf(store *v1alpha1.PersonalDataStore) v1alpha1.EnforcementMode {
-	if store.Spec.Enforcement == "" {
-		return v1alpha1.Enforce
-	}
-	return store.Spec.Enforcement
 }
 
 // minPositive returns the smaller of two durations, ignoring values that are not positive.

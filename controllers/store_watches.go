@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -99,44 +98,45 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // storeSelectorCache lists a namespace's stores once per map call, however many objects map.
 type storeSelectorCache struct {
 	r       *StoreReconciler
-	byNS    map[string][]v1alpha1.PersonalDataStore
-	failed  bool
+	byNS    map[string]*engine.Policies
 	context context.Context
 }
 
-func (c *storeSelectorCache) stores(ns string) []v1alpha1.PersonalDataStore {
-	if s, ok := c.byNS[ns]; ok {
-		return s
+func (c *storeSelectorCache) policies(ns string) *engine.Policies {
+	if p, ok := c.byNS[ns]; ok {
+		return p
 	}
 	var list v1alpha1.PersonalDataStoreList
-	if err := c.r.List(c.context, &list, client.InNamespace(ns)); err != nil {
+	// The stores are only matched, never changed: no copies.
+	if err := c.r.List(c.context, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+		// The event is dropped for this namespace; the store's own watch and the next change of
+		// the object bring the store back.
 		log.FromContext(c.context).Error(err, "listing stores for a watch event", "namespace", ns)
-		c.failed = true
-		return nil
+		return &engine.Policies{}
 	}
-	c.byNS[ns] = list.Items
-	return list.Items
+	c.byNS[ns] = policiesOf(list.Items)
+	return c.byNS[ns]
 }
 
 func newStoreSelectorCache(ctx context.Context, r *StoreReconciler) *storeSelectorCache {
-	return &storeSelectorCache{r: r, byNS: map[string][]v1alpha1.PersonalDataStore{}, context: ctx}
+	return &storeSelectorCache{r: r, byNS: map[string]*engine.Policies{}, context: ctx}
 }
 
-// matching returns requests for the stores of ns whose selector (picked by pick) matches l.
-func (c *storeSelectorCache) matching(ns string, l map[string]string, pick func(*v1alpha1.PersonalDataStore) *metav1.LabelSelector, into map[reconcile.Request]bool) {
-	list := c.stores(ns)
-	for i := range list {
-		if engine.Selects(pick(&list[i]), l) {
-			into[reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: list[i].Name}}] = true
-		}
+// matching adds requests for the stores of ns whose selector of kind which selects l: the
+// engine's rule for which stores govern an object.
+func (c *storeSelectorCache) matching(ns string, l map[string]string, which engine.SelectorKind, into map[reconcile.Request]bool) {
+	for _, s := range engine.Matching(c.policies(ns), which, l) {
+		into[reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: s.Name}}] = true
 	}
 }
 
-func workloadSelectorOf(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
-	return &s.Spec.WorkloadSelector
-}
-func volumeSelectorOf(s *v1alpha1.PersonalDataStore) *metav1.LabelSelector {
-	return s.Spec.VolumeSelector
+// policiesOf wraps a namespace's stores for the engine.
+func policiesOf(stores []v1alpha1.PersonalDataStore) *engine.Policies {
+	p := &engine.Policies{Stores: make([]*v1alpha1.PersonalDataStore, len(stores))}
+	for i := range stores {
+		p.Stores[i] = &stores[i]
+	}
+	return p
 }
 
 func requests(set map[reconcile.Request]bool) []reconcile.Request {
@@ -149,7 +149,7 @@ func requests(set map[reconcile.Request]bool) []reconcile.Request {
 
 func (r *StoreReconciler) storesOfPod(ctx context.Context, obj client.Object) []reconcile.Request {
 	set := map[reconcile.Request]bool{}
-	newStoreSelectorCache(ctx, r).matching(obj.GetNamespace(), obj.GetLabels(), workloadSelectorOf, set)
+	newStoreSelectorCache(ctx, r).matching(obj.GetNamespace(), obj.GetLabels(), engine.Workload, set)
 	return requests(set)
 }
 
@@ -162,7 +162,7 @@ func (r *StoreReconciler) storesOfNode(ctx context.Context, obj client.Object) [
 	cache := newStoreSelectorCache(ctx, r)
 	set := map[reconcile.Request]bool{}
 	for i := range pods.Items {
-		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, workloadSelectorOf, set)
+		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, engine.Workload, set)
 	}
 	return requests(set)
 }
@@ -170,14 +170,14 @@ func (r *StoreReconciler) storesOfNode(ctx context.Context, obj client.Object) [
 func (r *StoreReconciler) storesOfClaim(ctx context.Context, obj client.Object) []reconcile.Request {
 	cache := newStoreSelectorCache(ctx, r)
 	set := map[reconcile.Request]bool{}
-	cache.matching(obj.GetNamespace(), obj.GetLabels(), volumeSelectorOf, set)
+	cache.matching(obj.GetNamespace(), obj.GetLabels(), engine.Volume, set)
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{podClaimIndex: obj.GetName()}); err != nil {
 		log.FromContext(ctx).Error(err, "listing pods of a changed claim", "claim", obj.GetName())
 		return requests(set)
 	}
 	for i := range pods.Items {
-		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, workloadSelectorOf, set)
+		cache.matching(pods.Items[i].Namespace, pods.Items[i].Labels, engine.Workload, set)
 	}
 	return requests(set)
 }

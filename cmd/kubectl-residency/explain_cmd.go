@@ -17,6 +17,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 type explainOptions struct {
@@ -161,50 +162,57 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 	if err := c.List(ctx, &exceptions, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing ResidencyExceptions in %s: %w", namespace, err)
 	}
-	set := labels.Set(pod.Labels)
-	exempt := map[string]*v1alpha1.ResidencyException{}
+	var jurList v1alpha1.JurisdictionList
+	if err := c.List(ctx, &jurList); err != nil {
+		return nil, fmt.Errorf("listing Jurisdictions: %w", err)
+	}
+	pol := &engine.Policies{Now: now, Jurisdictions: make(map[string]*v1alpha1.JurisdictionSpec, len(jurList.Items))}
+	for i := range stores.Items {
+		pol.Stores = append(pol.Stores, &stores.Items[i])
+	}
 	for i := range exceptions.Items {
-		e := &exceptions.Items[i]
-		if !engine.ExceptionActive(&e.Spec, e.CreationTimestamp.Time, now) {
-			continue
-		}
-		if sel, ok := engine.SelectorFor(&e.Spec.Selector); ok && sel.Matches(set) {
-			for _, s := range e.Spec.Stores {
-				exempt[string(s)] = e
-			}
+		pol.Exceptions = append(pol.Exceptions, &exceptions.Items[i])
+	}
+	for i := range jurList.Items {
+		if jurList.Items[i].DeletionTimestamp.IsZero() {
+			pol.Jurisdictions[jurList.Items[i].Name] = &jurList.Items[i].Spec
 		}
 	}
-	var governing []v1alpha1.PersonalDataStore
-	for i := range stores.Items {
-		s := &stores.Items[i]
-		if sel, ok := engine.SelectorFor(&s.Spec.WorkloadSelector); !ok || !sel.Matches(set) || !s.DeletionTimestamp.IsZero() {
-			continue
-		}
-		es := explainedStore{Name: s.Name, Enforcement: string(enforcementOf(s))}
+	matchers, _ := engine.NewJurisdictionMatchers(pol.Jurisdictions)
+	facts := engine.FactsOf(pod.Labels, &pod.Spec)
+	v, err := engine.DecidePod(pol, &facts, &engine.Context{Stage: engine.Running, Lookup: lookup.Reader(ctx, c), Matchers: matchers})
+	if err != nil {
+		return nil, err
+	}
+
+	governing := v.All()
+	listed := slices.Clone(governing)
+	exempt := map[*v1alpha1.PersonalDataStore]engine.Lift{}
+	for _, l := range v.Lifted {
+		listed = append(listed, l.Store)
+		exempt[l.Store] = l
+	}
+	slices.SortFunc(listed, func(a, b *v1alpha1.PersonalDataStore) int { return strings.Compare(a.Name, b.Name) })
+	for _, s := range listed {
+		es := explainedStore{Name: s.Name, Enforcement: string(engine.ModeOf(s))}
 		for _, j := range s.Spec.AllowedJurisdictions {
 			es.Jurisdictions = append(es.Jurisdictions, string(j))
 		}
-		if e := exempt[s.Name]; e != nil {
-			es.ExemptedBy, es.ExemptUntil = e.Name, e.Spec.ExpiresAt.UTC().Format(time.RFC3339)
-		} else {
-			cp := *s
-			if cp.Spec.Enforcement == v1alpha1.Audit {
-				cp.Spec.Enforcement = v1alpha1.Warn // RequirementFor skips Audit; explain reports it too
-			}
-			governing = append(governing, cp)
+		if l, ok := exempt[s]; ok {
+			es.ExemptedBy, es.ExemptUntil = l.Exception, l.ExpiresAt.UTC().Format(time.RFC3339)
 		}
-		for _, v := range s.Status.Violations {
-			if v.Object.Kind == "Pod" && v.Object.Name == name {
-				line := fmt.Sprintf("store %s reports %s since %s", s.Name, v.Reason, v.Since.UTC().Format(time.RFC3339))
-				if v.EvictionTime != nil {
-					line += fmt.Sprintf("; eviction at %s", v.EvictionTime.UTC().Format(time.RFC3339))
+		for _, viol := range s.Status.Violations {
+			if viol.Object.Kind == "Pod" && viol.Object.Name == name {
+				line := fmt.Sprintf("store %s reports %s since %s", s.Name, viol.Reason, viol.Since.UTC().Format(time.RFC3339))
+				if viol.EvictionTime != nil {
+					line += fmt.Sprintf("; eviction at %s", viol.EvictionTime.UTC().Format(time.RFC3339))
 				}
 				ex.Violations = append(ex.Violations, line)
 			}
 		}
 		ex.Stores = append(ex.Stores, es)
 	}
-	if len(ex.Stores) == 0 {
+	if !v.Governed() {
 		ex.Verdict = verdictNotGoverned
 		ex.Why = append(ex.Why, fmt.Sprintf("no PersonalDataStore in namespace %s has a workloadSelector that matches the pod's labels (%s), so residency-operator does not constrain it", namespace, labelsString(pod.Labels)))
 		return ex, nil
@@ -217,26 +225,16 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 		return ex, nil
 	}
 
-	var jurList v1alpha1.JurisdictionList
-	if err := c.List(ctx, &jurList); err != nil {
-		return nil, fmt.Errorf("listing Jurisdictions: %w", err)
-	}
-	jurs := make(map[string]*v1alpha1.JurisdictionSpec, len(jurList.Items))
-	for i := range jurList.Items {
-		jurs[jurList.Items[i].Name] = &jurList.Items[i].Spec
-	}
-	req := engine.RequirementFor(governing)
+	// Explain reports every governing store, Audit ones included: the audit reports them too.
+	req := engine.RequirementFor(governing...)
 	ex.Permitted = req.String()
-	terms, err := req.Terms(jurs)
-	switch {
-	case err != nil:
-		ex.Verdict = verdictNoPermittedNode
-		ex.Why = append(ex.Why, err.Error())
-		return ex, nil
-	case len(terms) == 0:
-		ex.Verdict = verdictNoPermittedNode
-		ex.Why = append(ex.Why, fmt.Sprintf("the governing stores have no allowed jurisdiction in common (%s), so no node is permitted; admission denies such pods in Enforce mode", req))
-		return ex, nil
+	findings := v.Findings()
+	for _, f := range findings {
+		if f.Reason == engine.StoresDisagree || f.Reason == engine.TooManyTerms {
+			ex.Verdict = verdictNoPermittedNode
+			ex.Why = append(ex.Why, f.Message+"; admission denies such pods in Enforce mode")
+			return ex, nil
+		}
 	}
 
 	if pod.Spec.NodeName == "" {
@@ -247,16 +245,15 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 		}
 		return ex, nil
 	}
-	node := &corev1.Node{}
-	if err := c.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
-		}
+	if slices.ContainsFunc(findings, func(f engine.Finding) bool { return f.Reason == engine.NodeNotFound }) {
 		ex.Verdict = verdictNodeMissing
 		ex.Why = append(ex.Why, fmt.Sprintf("the pod is bound to node %s, which no longer exists, so where it ran is known only from its evidence annotations", pod.Spec.NodeName))
 		return ex, nil
 	}
-	matchers, _ := engine.NewJurisdictionMatchers(jurs)
+	node := &corev1.Node{}
+	if err := c.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
+		return nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
+	}
 	loc := engine.LocateNode(node, node.Annotations[v1alpha1.CountrySourceAnnotation] == "")
 	en := &explainedNode{
 		Name: node.Name, Region: loc.Region, Zone: loc.Zone, Country: loc.Country, CountrySource: string(loc.CountrySource),
@@ -268,7 +265,9 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 	}
 	ex.Node = en
 
-	if engine.NodePermitted(node, terms) {
+	if !slices.ContainsFunc(findings, func(f engine.Finding) bool {
+		return f.Reason == engine.NodeNotPermitted || f.Reason == engine.NodeLocationUnknown
+	}) {
 		ex.Verdict = verdictPermitted
 		for _, g := range req.Groups {
 			ex.Why = append(ex.Why, fmt.Sprintf("store %s allows [%s] and the node is labelled as in %s", g.Store, strings.Join(g.Jurisdictions, " "), strings.Join(intersect(en.Labelled, g.Jurisdictions), " and ")))

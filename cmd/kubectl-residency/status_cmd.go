@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 type statusOptions struct {
@@ -95,7 +96,7 @@ func storeStatuses(ctx context.Context, c client.Reader, namespace string) ([]st
 		s := &list.Items[i]
 		row := storeStatus{
 			Namespace: s.Namespace, Name: s.Name,
-			Enforcement: string(enforcementOf(s)),
+			Enforcement: string(engine.ModeOf(s)),
 			Pods:        s.Status.GovernedPods, Volumes: s.Status.GovernedVolumes, Violations: s.Status.ViolationCount,
 			Compliant:         string(metav1.ConditionUnknown),
 			ViolationList:     s.Status.Violations,
@@ -120,13 +121,6 @@ func storeStatuses(ctx context.Context, c client.Reader, namespace string) ([]st
 		return strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
 	})
 	return rows, nil
-}
-
-func enforcementOf(s *v1alpha1.PersonalDataStore) v1alpha1.EnforcementMode {
-	if s.Spec.Enforcement == "" {
-		return v1alpha1.Enforce
-	}
-	return s.Spec.Enforcement
 }
 
 // writeStatusText writes a table like `kubectl get pds -A`, then what is wrong with each store

@@ -475,7 +475,7 @@ func affRandRequirement(c affChooser) Requirement {
 		}
 		stores = append(stores, permStore(fmt.Sprintf("store-%d", i), js...))
 	}
-	return RequirementFor(stores)
+	return requirementOf(stores)
 }
 
 // affRequirementHolds is the permitted-set semantics, written out independently of Terms: in at
@@ -670,7 +670,7 @@ func FuzzIntersectPlacement(f *testing.F) {
 // BenchmarkIntersectPlacement measures a typical admission: a pod with one required term of two
 // expressions, governed by two stores.
 func BenchmarkIntersectPlacement(b *testing.B) {
-	terms, err := RequirementFor([]v1alpha1.PersonalDataStore{
+	terms, err := requirementOf([]v1alpha1.PersonalDataStore{
 		permStore("customer-db", "eu", "us"), permStore("web", "eu", "ch"),
 	}).Terms(nil)
 	if err != nil {

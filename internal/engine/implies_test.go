@@ -27,7 +27,7 @@ func TestAffinityImpliesWhatIntersectPlacementInjects(t *testing.T) {
 			}
 			stores = append(stores, st)
 		}
-		req := RequirementFor(stores)
+		req := requirementOf(stores)
 		terms, err := req.Terms(nil)
 		if err != nil || len(terms) == 0 {
 			continue

@@ -50,17 +50,14 @@ type Requirement struct {
 	Groups []Group
 }
 
-// RequirementFor builds the requirement from the stores that govern a pod. The caller has already
-// filtered the stores by their workload selector. Stores in Audit mode are skipped because Audit
-// injects nothing. A store that allows no jurisdiction (invalid, but possible in offline manifests)
-// yields an empty group, which permits no node: fail closed.
-func RequirementFor(stores []v1alpha1.PersonalDataStore) Requirement {
+// RequirementFor builds the requirement from the stores that govern a pod, whatever their mode:
+// which stores count (admission injects only Enforce and Warn stores, the audit reports Audit
+// stores too) is the caller's choice through Governance. A store that allows no jurisdiction
+// (invalid, but possible in offline manifests) yields an empty group, which permits no node: fail
+// closed.
+func RequirementFor(stores ...*v1alpha1.PersonalDataStore) Requirement {
 	var r Requirement
-	for i := range stores {
-		s := &stores[i]
-		if s.Spec.Enforcement == v1alpha1.Audit {
-			continue
-		}
+	for _, s := range stores {
 		names := make([]string, 0, len(s.Spec.AllowedJurisdictions))
 		for _, j := range s.Spec.AllowedJurisdictions {
 			names = append(names, string(j))

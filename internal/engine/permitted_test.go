@@ -62,12 +62,27 @@ func permTermsString(terms []corev1.NodeSelectorTerm) string {
 	return b.String()
 }
 
+// requirementOf is RequirementFor over stores given by value, as the tables hold them.
+func requirementOf(stores []v1alpha1.PersonalDataStore) Requirement {
+	ptrs := make([]*v1alpha1.PersonalDataStore, len(stores))
+	for i := range stores {
+		ptrs[i] = &stores[i]
+	}
+	return RequirementFor(ptrs...)
+}
+
 func TestRequirementFor(t *testing.T) {
 	audit := permStore("metrics", "us")
 	audit.Spec.Enforcement = v1alpha1.Audit
 	warn := permStore("web", "us", "eu", "us")
 	warn.Spec.Enforcement = v1alpha1.Warn
-	r := RequirementFor([]v1alpha1.PersonalDataStore{warn, audit, permStore("customer-db", "eu")})
+	db := permStore("customer-db", "eu")
+	for _, s := range []*v1alpha1.PersonalDataStore{&audit, &warn, &db} {
+		s.Spec.WorkloadSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}}
+	}
+	// Admission injects the Enforce and Warn stores' placement: Governance picks them.
+	g := Govern(&Policies{Stores: []*v1alpha1.PersonalDataStore{&warn, &audit, &db}}, Workload, map[string]string{"app": "shop"})
+	r := RequirementFor(g.Constraining()...)
 
 	want := Requirement{Groups: []Group{
 		{Store: "customer-db", Jurisdictions: []string{"eu"}},
@@ -88,8 +103,11 @@ func TestRequirementFor(t *testing.T) {
 	if r.IsZero() {
 		t.Error("IsZero() = true for two Enforce/Warn stores")
 	}
-	if z := RequirementFor([]v1alpha1.PersonalDataStore{audit}); !z.IsZero() {
-		t.Errorf("an Audit store alone gave %v, want the zero requirement", z)
+	if z := RequirementFor((&Governance{Audit: []*v1alpha1.PersonalDataStore{&audit}}).Constraining()...); !z.IsZero() {
+		t.Errorf("an Audit store alone gave %v to constrain placement, want the zero requirement", z)
+	}
+	if all := RequirementFor(g.All()...); len(all.Groups) != 3 {
+		t.Errorf("RequirementFor(All()) = %v, want the Audit store's group too", all)
 	}
 	if terms, err := (Requirement{}).Terms(nil); terms != nil || err != nil {
 		t.Errorf("zero requirement: Terms = %v, %v; want nil, nil", terms, err)
@@ -182,7 +200,7 @@ func TestTerms(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := RequirementFor(tt.stores)
+			r := requirementOf(tt.stores)
 			got, err := r.Terms(tt.jurisdictions)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
@@ -210,7 +228,7 @@ func TestTerms(t *testing.T) {
 			for i, s := range tt.stores {
 				rev[len(rev)-1-i] = s
 			}
-			if again, _ := RequirementFor(rev).Terms(tt.jurisdictions); !reflect.DeepEqual(again, got) {
+			if again, _ := requirementOf(rev).Terms(tt.jurisdictions); !reflect.DeepEqual(again, got) {
 				t.Errorf("Terms() depends on store order: %s vs %s", permTermsString(again), permTermsString(got))
 			}
 		})
@@ -218,7 +236,7 @@ func TestTerms(t *testing.T) {
 }
 
 func TestTermsCountOfTooMany(t *testing.T) {
-	r := RequirementFor([]v1alpha1.PersonalDataStore{
+	r := requirementOf([]v1alpha1.PersonalDataStore{
 		permStore("a", "a1", "a2", "a3", "a4"),
 		permStore("b", "b1", "b2", "b3", "b4"),
 		permStore("c", "c1", "c2", "c3", "c4"),
@@ -241,7 +259,7 @@ func TestTermsRegionCountryPruning(t *testing.T) {
 		"private": {Regions: []string{"us-east-1"}},
 		"lab":     {Regions: []string{"lab-1"}}, // unknown region: may be anywhere
 	}
-	r := RequirementFor([]v1alpha1.PersonalDataStore{permStore("db", "eu"), permStore("web", "private", "lab")})
+	r := requirementOf([]v1alpha1.PersonalDataStore{permStore("db", "eu"), permStore("web", "private", "lab")})
 	got, err := r.Terms(specs)
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +320,7 @@ func TestNodePermitted(t *testing.T) {
 	}
 	eu := v1alpha1.JurisdictionLabel("eu")
 	us := v1alpha1.JurisdictionLabel("us")
-	terms, err := RequirementFor([]v1alpha1.PersonalDataStore{permStore("web", "eu", "us"), permStore("db", "eu", "ch")}).Terms(nil)
+	terms, err := requirementOf([]v1alpha1.PersonalDataStore{permStore("web", "eu", "us"), permStore("db", "eu", "ch")}).Terms(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +355,7 @@ func BenchmarkRequirementTerms(b *testing.B) {
 	stores := []v1alpha1.PersonalDataStore{permStore("customer-db", "eu", "us"), permStore("web", "eu", "ch")}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := RequirementFor(stores).Terms(nil); err != nil {
+		if _, err := requirementOf(stores).Terms(nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -37,7 +37,7 @@ func TestRequirementFromAnnotations(t *testing.T) {
 		{store("web-sessions", "us", "eu"), store("customer-db", "eu")},
 		{store("a", "eu", "us", "affiliate-sites"), store("b", "us"), store("c", "affiliate-sites", "eu")},
 	} {
-		req := RequirementFor(stores)
+		req := requirementOf(stores)
 		got, ok := RequirementFromAnnotations(map[string]string{
 			v1alpha1.StoresAnnotation:               strings.Join(req.StoreNames(), ","),
 			v1alpha1.AllowedJurisdictionsAnnotation: req.AnnotationValue(),

@@ -47,7 +47,7 @@ func tplVerdict(t *testing.T, spec *corev1.PodSpec, provider catalog.Provider, a
 	for _, a := range allowed {
 		store.Spec.AllowedJurisdictions = append(store.Spec.AllowedJurisdictions, v1alpha1.JurisdictionName(a))
 	}
-	terms, err := RequirementFor([]v1alpha1.PersonalDataStore{store}).Terms(jurs)
+	terms, err := requirementOf([]v1alpha1.PersonalDataStore{store}).Terms(jurs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -390,7 +390,7 @@ func BenchmarkAdmissionReview(b *testing.B) {
 		b.Run(r.name, func(b *testing.B) {
 			placement := &PodPlacement{Reader: r.reader, Now: time.Now}
 			pod := benchPod()
-			decide := func(ctx context.Context) error { return placement.Default(ctx, pod.DeepCopy()) }
+			decide := func(ctx context.Context) error { return placeTyped(ctx, placement, pod.DeepCopy()) }
 			runReview(b, &podReviewHandler{placement: placement}, req, func(tb testing.TB, resp admissionv1.AdmissionResponse) {
 				tb.Helper()
 				if !resp.Allowed || resp.PatchType == nil {
@@ -414,7 +414,7 @@ func BenchmarkAdmissionReviewValidate(b *testing.B) {
 	for _, r := range benchReaders(b, s) {
 		b.Run(r.name, func(b *testing.B) {
 			pod := benchPod()
-			if err := (&PodPlacement{Reader: r.reader, Now: time.Now}).Default(context.Background(), pod); err != nil {
+			if err := placeTyped(context.Background(), &PodPlacement{Reader: r.reader, Now: time.Now}, pod); err != nil {
 				b.Fatal(err)
 			}
 			if pod.Annotations[v1alpha1.StoresAnnotation] != "customer-db" {
@@ -422,7 +422,7 @@ func BenchmarkAdmissionReviewValidate(b *testing.B) {
 			}
 			residency := &PodResidency{Reader: r.reader, Now: time.Now}
 			decide := func(ctx context.Context) error {
-				warnings, err := residency.ValidateCreate(ctx, pod)
+				warnings, err := validateTyped(ctx, residency, pod)
 				if err == nil && len(warnings) > 0 {
 					err = fmt.Errorf("unexpected warnings %v", warnings)
 				}

@@ -2,12 +2,12 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"runtime/debug"
@@ -23,6 +23,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // The pod webhooks answer AdmissionReviews themselves instead of through controller-runtime's
@@ -47,14 +48,16 @@ var (
 	reviewBodies  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
-// podReview is what the pod webhooks read of an AdmissionReview: the request's identity and a
-// stand-in pod holding the pod's metadata, nodeName and required node affinity, which is all
-// the engine looks at.
+// podReview is what the pod webhooks read of an AdmissionReview: the request's identity, the pod's
+// name, namespace and annotations, and the placement facts the engine reads (engine.PodFacts).
 type podReview struct {
 	apiVersion, kind string
 	uid              types.UID
 	operation        admissionv1.Operation
-	pod              corev1.Pod
+	// name is the pod's name, or its generateName; namespace the request's.
+	name, namespace string
+	annotations     map[string]string
+	pod             engine.PodFacts
 	// hasAffinity and hasNodeAffinity say which of spec.affinity and spec.affinity.nodeAffinity
 	// exist (and are not null), which decides where a JSON patch may add the required terms.
 	hasAffinity, hasNodeAffinity bool
@@ -182,22 +185,22 @@ func (rev *podReview) parse(body []byte) (err error) {
 		return fmt.Errorf("decoding the pod: %w", err)
 	}
 	if meta != nil {
-		var errName, errGenerateName, errNamespace error
-		pod.Name, errName = str(meta, "name", "")
-		pod.GenerateName, errGenerateName = str(meta, "generateName", "")
-		pod.Namespace, errNamespace = str(meta, "namespace", "")
+		name, errName := str(meta, "name", "")
+		generateName, errGenerateName := str(meta, "generateName", "")
+		namespace, errNamespace := str(meta, "namespace", "")
 		if err := errors.Join(errName, errGenerateName, errNamespace); err != nil {
 			return fmt.Errorf("decoding the pod's metadata: %w", err)
 		}
+		rev.name, rev.namespace = cmp.Or(name, generateName), namespace
 		if pod.Labels, err = stringMap(meta.Get("labels")); err != nil {
 			return fmt.Errorf("decoding the pod's metadata.labels: %w", err)
 		}
-		if pod.Annotations, err = stringMap(meta.Get("annotations")); err != nil {
+		if rev.annotations, err = stringMap(meta.Get("annotations")); err != nil {
 			return fmt.Errorf("decoding the pod's metadata.annotations: %w", err)
 		}
 	}
 	// Pods created by controllers reach the webhook without metadata.namespace.
-	if pod.Namespace, err = str(req, "namespace", pod.Namespace); err != nil {
+	if rev.namespace, err = str(req, "namespace", rev.namespace); err != nil {
 		return err
 	}
 
@@ -205,8 +208,11 @@ func (rev *podReview) parse(body []byte) (err error) {
 	if err != nil || spec == nil {
 		return wrap("decoding the pod", err)
 	}
-	if pod.Spec.NodeName, err = str(spec, "nodeName", ""); err != nil {
+	if pod.NodeName, err = str(spec, "nodeName", ""); err != nil {
 		return fmt.Errorf("decoding the pod's spec: %w", err)
+	}
+	if pod.NodeSelector, err = stringMap(spec.Get("nodeSelector")); err != nil {
+		return fmt.Errorf("decoding the pod's spec.nodeSelector: %w", err)
 	}
 	affinity, err := object(spec, "affinity")
 	if rev.hasAffinity = affinity != nil; err != nil || !rev.hasAffinity {
@@ -220,7 +226,7 @@ func (rev *podReview) parse(body []byte) (err error) {
 	if err != nil {
 		return fmt.Errorf("decoding the pod's spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution: %w", err)
 	}
-	pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: required}}
+	pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: required}}
 	return nil
 }
 
@@ -363,29 +369,29 @@ func (p *PodPlacement) admit(ctx context.Context, rev *podReview) admissionv1.Ad
 		return allowed()
 	}
 	pod := &rev.pod
-	original := requiredOf(pod)
-	annotations := maps.Clone(pod.Annotations)
-	if err := p.Default(ctx, pod); err != nil {
+	original := requiredOf(pod.Affinity)
+	set, err := p.Place(ctx, rev.namespace, rev.name, pod)
+	if err != nil {
 		return denied(err)
 	}
 	var patch []patchOperation
-	if required := requiredOf(pod); !equality.Semantic.DeepEqual(required, original) {
+	if required := requiredOf(pod.Affinity); !equality.Semantic.DeepEqual(required, original) {
 		switch {
 		case !rev.hasAffinity:
-			patch = append(patch, patchOperation{"add", "/spec/affinity", pod.Spec.Affinity})
+			patch = append(patch, patchOperation{"add", "/spec/affinity", pod.Affinity})
 		case !rev.hasNodeAffinity:
-			patch = append(patch, patchOperation{"add", "/spec/affinity/nodeAffinity", pod.Spec.Affinity.NodeAffinity})
+			patch = append(patch, patchOperation{"add", "/spec/affinity/nodeAffinity", pod.Affinity.NodeAffinity})
 		default: // "add" replaces an existing member (RFC 6902, 4.1)
 			patch = append(patch, patchOperation{"add", "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution", required})
 		}
 	}
 	added := map[string]string{}
 	for _, key := range []string{v1alpha1.StoresAnnotation, v1alpha1.AllowedJurisdictionsAnnotation} {
-		if value, set := pod.Annotations[key]; set && annotations[key] != value {
+		if value, ok := set[key]; ok && rev.annotations[key] != value {
 			added[key] = value
 		}
 	}
-	if len(added) > 0 && annotations == nil {
+	if len(added) > 0 && rev.annotations == nil {
 		patch = append(patch, patchOperation{"add", "/metadata/annotations", added})
 	} else {
 		for _, key := range []string{v1alpha1.StoresAnnotation, v1alpha1.AllowedJurisdictionsAnnotation} {
@@ -412,7 +418,7 @@ func (v *PodResidency) admit(ctx context.Context, rev *podReview) admissionv1.Ad
 	if rev.operation != admissionv1.Create {
 		return allowed()
 	}
-	warnings, err := v.ValidateCreate(ctx, &rev.pod)
+	warnings, err := v.Validate(ctx, rev.namespace, rev.name, &rev.pod)
 	if err != nil {
 		resp := denied(err)
 		resp.Warnings = warnings
@@ -429,8 +435,8 @@ type patchOperation struct {
 	Value any    `json:"value"`
 }
 
-func requiredOf(pod *corev1.Pod) *corev1.NodeSelector {
-	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+func requiredOf(a *corev1.Affinity) *corev1.NodeSelector {
+	if a != nil && a.NodeAffinity != nil {
 		return a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 	}
 	return nil

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/diff"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // These tests pin the pod webhooks' own AdmissionReview handling, which the envtest suite covers
@@ -191,7 +194,7 @@ func checkPatch(t *testing.T, handler *podReviewHandler, raw []byte) {
 
 	want := pod.DeepCopy()
 	want.Namespace = benchNamespace // what the API server's request carries
-	if err := handler.placement.Default(context.Background(), want); err != nil {
+	if err := placeTyped(context.Background(), handler.placement, want); err != nil {
 		t.Fatal(err)
 	}
 	want.Namespace = pod.Namespace
@@ -289,8 +292,8 @@ func TestPolicyLeavesCacheAlone(t *testing.T) {
 	} {
 		pod := benchPod()
 		pod.Namespace, pod.Labels, pod.Spec.NodeName = tc.ns, tc.labels, tc.nodeName
-		_ = (&PodPlacement{Reader: r, Now: time.Now}).Default(context.Background(), pod)
-		_, _ = (&PodResidency{Reader: r, Now: time.Now}).ValidateCreate(context.Background(), pod)
+		_ = placeTyped(context.Background(), &PodPlacement{Reader: r, Now: time.Now}, pod)
+		_, _ = validateTyped(context.Background(), &PodResidency{Reader: r, Now: time.Now}, pod)
 	}
 	if !equality.Semantic.DeepEqual(r.stores, before.stores) || !equality.Semantic.DeepEqual(r.exceptions, before.exceptions) ||
 		!equality.Semantic.DeepEqual(r.jurisdictions, before.jurisdictions) {
@@ -306,7 +309,7 @@ func TestPodResidencyReview(t *testing.T) {
 	pinned := benchPod()
 	pinned.Spec.NodeName = "node-003" // us-east-1
 	placed := pinned.DeepCopy()
-	if err := (&PodPlacement{Reader: reader, Now: time.Now}).Default(context.Background(), placed); err != nil {
+	if err := placeTyped(context.Background(), &PodPlacement{Reader: reader, Now: time.Now}, placed); err != nil {
 		t.Fatal(err)
 	}
 	resp := serveReview(t, handler, "application/json", benchReview(t, benchRequest(t, placed)))
@@ -371,4 +374,28 @@ func TestPodReviewUnreadable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// placeTyped runs PodPlacement.Place on a typed pod and applies what it decides to the pod, as the
+// JSON patch of the review does.
+func placeTyped(ctx context.Context, p *PodPlacement, pod *corev1.Pod) error {
+	facts := engine.FactsOf(pod.Labels, &pod.Spec)
+	set, err := p.Place(ctx, pod.Namespace, cmp.Or(pod.Name, pod.GenerateName), &facts)
+	if err != nil {
+		return err
+	}
+	pod.Spec.Affinity = facts.Affinity
+	for k, v := range set {
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[k] = v
+	}
+	return nil
+}
+
+// validateTyped runs PodResidency.Validate on a typed pod.
+func validateTyped(ctx context.Context, v *PodResidency, pod *corev1.Pod) (admission.Warnings, error) {
+	facts := engine.FactsOf(pod.Labels, &pod.Spec)
+	return v.Validate(ctx, pod.Namespace, cmp.Or(pod.Name, pod.GenerateName), &facts)
 }

@@ -22,7 +22,7 @@ type selectorMemo struct {
 type selectorKey struct {
 	uid        types.UID
 	generation int64
-	which      string // "workload", "volume" or "exception": one object may have several
+	which      engine.SelectorKind // one object may have several selectors
 }
 
 type compiledSelector struct {
@@ -39,7 +39,7 @@ var admissionSelectors = &selectorMemo{m: map[selectorKey]compiledSelector{}}
 // selects reports what engine.Selects(sel, objLabels) reports, compiling sel once per generation
 // of the object that holds it. Objects without a UID (never the case in a cluster) are compiled
 // every time.
-func (c *selectorMemo) selects(obj metav1.Object, which string, sel *metav1.LabelSelector, objLabels map[string]string) bool {
+func (c *selectorMemo) selects(obj metav1.Object, which engine.SelectorKind, sel *metav1.LabelSelector, objLabels map[string]string) bool {
 	if obj.GetUID() == "" {
 		return engine.Selects(sel, objLabels)
 	}

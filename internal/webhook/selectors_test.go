@@ -18,7 +18,7 @@ func TestSelectorMemo(t *testing.T) {
 		VolumeSelector:   &metav1.LabelSelector{MatchLabels: map[string]string{"data": "customers"}},
 	}}
 	db, disk := map[string]string{"app": "db"}, map[string]string{"data": "customers"}
-	check := func(which string, sel *metav1.LabelSelector, l map[string]string) {
+	check := func(which engine.SelectorKind, sel *metav1.LabelSelector, l map[string]string) {
 		t.Helper()
 		if got, want := memo.selects(store, which, sel, l), engine.Selects(sel, l); got != want {
 			t.Fatalf("%s selector %v on %v: memo says %v, engine %v", which, sel, l, got, want)

@@ -208,7 +208,7 @@ var _ = Describe("Placement by the real kube-scheduler on kwok nodes in several 
 	// permittedTerms is the store's permitted set as the engine computes it from the declared
 	// jurisdictions: the same definition the webhook and the audit use.
 	permittedTerms := func(s *v1alpha1.PersonalDataStore) []corev1.NodeSelectorTerm {
-		terms, err := engine.RequirementFor([]v1alpha1.PersonalDataStore{*s}).Terms(specs)
+		terms, err := engine.RequirementFor(s).Terms(specs)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(terms).NotTo(BeEmpty())
 		return terms

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/catalog"
@@ -91,14 +90,7 @@ type checker struct {
 	// mounts are the stores that govern the pods mounting a claim, by namespace/claim name: a claim
 	// mounted by a governed pod is governed too.
 	mounts   map[string][]*v1alpha1.PersonalDataStore
-	terms    map[string]termsResult
 	findings []Finding
-}
-
-type termsResult struct {
-	req   engine.Requirement
-	terms []corev1.NodeSelectorTerm
-	err   error
 }
 
 func newChecker(pol *manifest.Set, opts Options) *checker {
@@ -112,7 +104,6 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 		classes:       map[string]*storagev1.StorageClass{},
 		volumes:       map[string]*corev1.PersistentVolume{},
 		mounts:        map[string][]*v1alpha1.PersonalDataStore{},
-		terms:         map[string]termsResult{},
 	}
 	for _, j := range pol.Jurisdictions {
 		c.jurisdictions[j.Name] = &j.Spec
@@ -163,132 +154,108 @@ func (c *checker) report(obj *manifest.Object, rule Rule, sev Severity, format s
 	})
 }
 
-// governing returns the stores of namespace whose selector (workload or volume) matches lbls,
-// without those an active exception lifts for lbls, as the webhook's loadPolicy does.
-func (c *checker) governing(namespace string, lbls map[string]string, volume bool) []*v1alpha1.PersonalDataStore {
-	set := labels.Set(lbls)
-	return c.exempt(namespace, set, c.matching(namespace, set, volume))
+// policiesOf are the engine's policies of a namespace.
+func (c *checker) policiesOf(namespace string) *engine.Policies {
+	return &engine.Policies{Stores: c.stores[namespace], Exceptions: c.exceptions[namespace], Jurisdictions: c.jurisdictions, Now: c.opts.Now}
 }
 
-// matching returns the stores of namespace whose workload (or volume) selector matches set. A
-// missing, empty or invalid selector matches nothing: it never governs a whole namespace.
-func (c *checker) matching(namespace string, set labels.Set, volume bool) []*v1alpha1.PersonalDataStore {
-	var out []*v1alpha1.PersonalDataStore
-	for _, s := range c.stores[namespace] {
-		sel := &s.Spec.WorkloadSelector
-		if volume {
-			sel = s.Spec.VolumeSelector
-		}
-		if selector, ok := engine.SelectorFor(sel); ok && selector.Matches(set) {
-			out = append(out, s)
-		}
+// context is what the engine knows offline: the manifests, and the live cluster's nodes when
+// checking against one.
+func (c *checker) context() *engine.Context {
+	return &engine.Context{Stage: engine.Offline, Lookup: c, Matchers: c.matchers, Provider: c.opts.Provider}
+}
+
+// Node finds a node of the live cluster; offline, where a node is cannot be known.
+func (c *checker) Node(name string) (*corev1.Node, error) {
+	if c.opts.NodeByName == nil {
+		return nil, engine.ErrNotKnown
 	}
-	return out
+	return c.opts.NodeByName(name), nil
 }
 
-// exempt removes the stores that an exception active now lifts for objects labelled set.
-func (c *checker) exempt(namespace string, set labels.Set, stores []*v1alpha1.PersonalDataStore) []*v1alpha1.PersonalDataStore {
-	if len(stores) == 0 {
+// Volume finds a PersistentVolume of the checked set. The live policies hold no volumes, so one
+// that is not in the checked files cannot be judged, against a cluster or not.
+func (c *checker) Volume(name string) (*corev1.PersistentVolume, error) {
+	if pv := c.volumes[name]; pv != nil {
+		return pv, nil
+	}
+	return nil, engine.ErrNotKnown
+}
+
+// StorageClass finds a StorageClass of the checked set (or the live cluster), or its default one.
+func (c *checker) StorageClass(name *string) (*storagev1.StorageClass, error) {
+	if name == nil {
+		return c.defaultClass, nil
+	}
+	if sc := c.classes[*name]; sc != nil {
+		return sc, nil
+	}
+	return nil, c.missing()
+}
+
+// missing says what an object absent from the policies means: it does not exist in a live
+// cluster; offline it may exist where the manifests are applied.
+func (c *checker) missing() error {
+	if c.opts.Live {
 		return nil
 	}
-	exempted := map[string]string{}
-	for _, ex := range c.exceptions[namespace] {
-		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, c.opts.Now) {
-			continue
-		}
-		if selector, ok := engine.SelectorFor(&ex.Spec.Selector); ok && selector.Matches(set) {
-			for _, s := range ex.Spec.Stores {
-				exempted[string(s)] = ex.Name
-			}
-		}
-	}
-	if len(exempted) == 0 {
-		return stores
-	}
-	out := stores[:0:0]
-	for _, s := range stores {
-		if _, ok := exempted[s.Name]; !ok {
-			out = append(out, s)
-		}
-	}
-	return out
+	return engine.ErrNotKnown
 }
 
-// modes splits governing stores the way admission treats them: Enforce stores deny; Enforce,
-// Warn and Audit stores together are what the audit reports on. Audit stores are given as Warn
-// so that RequirementFor, which skips Audit stores because admission injects nothing for them,
-// still counts them here.
-func modes(stores []*v1alpha1.PersonalDataStore) (enforce, all []v1alpha1.PersonalDataStore) {
-	for _, s := range stores {
-		cp := *s
-		switch s.Spec.Enforcement {
-		case v1alpha1.Warn:
-		case v1alpha1.Audit:
-			cp.Spec.Enforcement = v1alpha1.Warn
-		default: // Enforce, and unset (the CRD defaults it to Enforce): fail closed
-			enforce = append(enforce, cp)
-		}
-		all = append(all, cp)
+// reportVerdict reports what the engine found about obj. Findings of Enforce stores keep their
+// severity (a breach is an error); what only Warn or Audit stores object to is a warning, since
+// admission lets it through and the operator reports it. where places a finding's field in obj.
+func (c *checker) reportVerdict(obj *manifest.Object, v *engine.Verdict, where func(engine.Finding) string) {
+	for _, f := range v.Denied {
+		c.reportFinding(obj, f, severityOf(f), where(f)+f.Message)
 	}
-	return enforce, all
-}
-
-// permitted returns the requirement and permitted terms of a set of stores, computed once per
-// distinct set.
-func (c *checker) permitted(stores []v1alpha1.PersonalDataStore) termsResult {
-	keys := make([]string, len(stores))
-	for i := range stores {
-		keys[i] = stores[i].Namespace + "/" + stores[i].Name
-	}
-	slices.Sort(keys)
-	key := strings.Join(keys, ",")
-	if r, ok := c.terms[key]; ok {
-		return r
-	}
-	r := termsResult{req: engine.RequirementFor(stores)}
-	r.terms, r.err = r.req.Terms(c.jurisdictions)
-	c.terms[key] = r
-	return r
-}
-
-// problem is a finding before it is attached to an object and given its final severity.
-type problem struct {
-	rule     Rule
-	severity Severity
-	message  string
-}
-
-// reportModes evaluates fn for the Enforce stores (findings keep their severity) and then for all
-// governing stores (what only Warn or Audit stores object to becomes a warning: admission lets it
-// through and the audit reports it).
-func (c *checker) reportModes(obj *manifest.Object, stores []*v1alpha1.PersonalDataStore, fn func([]v1alpha1.PersonalDataStore) []problem) {
-	enforce, all := modes(stores)
-	seen := map[string]bool{}
-	if len(enforce) > 0 {
-		for _, p := range fn(enforce) {
-			seen[p.rule.ID] = true
-			c.report(obj, p.rule, p.severity, "%s", p.message)
-		}
-	}
-	if len(all) == len(enforce) {
+	lenient := slices.Concat(v.Warned, v.Reported)
+	if len(lenient) == 0 {
 		return
 	}
-	var lenient []string
-	for _, s := range stores {
-		if s.Spec.Enforcement == v1alpha1.Warn || s.Spec.Enforcement == v1alpha1.Audit {
-			lenient = append(lenient, fmt.Sprintf("%s is %s", s.Name, s.Spec.Enforcement))
-		}
+	var modes []string
+	for _, s := range slices.Concat(v.Warn, v.Audit) {
+		modes = append(modes, fmt.Sprintf("%s is %s", s.Name, engine.ModeOf(s)))
 	}
-	for _, p := range fn(all) {
-		if seen[p.rule.ID] {
-			continue
+	note := fmt.Sprintf(" (store %s, so admission lets it through and the operator reports it)", strings.Join(modes, ", store "))
+	for _, f := range lenient {
+		msg := f.Message
+		if f.Severity == engine.Breach {
+			msg = withNote(msg, note)
 		}
-		msg := p.message
-		if p.severity == Error {
-			msg = withNote(msg, fmt.Sprintf(" (store %s, so admission lets it through and the operator reports it)", strings.Join(lenient, ", store ")))
-		}
-		c.report(obj, p.rule, Warning, "%s", msg)
+		c.reportFinding(obj, f, Warning, where(f)+msg)
 	}
+}
+
+func (c *checker) reportFinding(obj *manifest.Object, f engine.Finding, sev Severity, msg string) {
+	c.report(obj, ruleOf[f.Reason], sev, "%s", msg)
+}
+
+func severityOf(f engine.Finding) Severity {
+	if f.Severity == engine.Breach {
+		return Error
+	}
+	return Warning
+}
+
+// ruleOf maps the engine's reasons to the CLI's rule IDs.
+var ruleOf = map[engine.Reason]Rule{
+	engine.StoresDisagree:        RuleStoresDisagree,
+	engine.TooManyTerms:          RuleTooManyTerms,
+	engine.PlacementConflict:     RulePlacement,
+	engine.PlacesUnknown:         RuleUnknownLocation,
+	engine.AffinityLoosened:      RulePlacement,
+	engine.NodeNotFound:          RuleNodeName,
+	engine.NodeNotPermitted:      RuleNodeName,
+	engine.NodeLocationUnknown:   RuleNodeName,
+	engine.NodeUnchecked:         RuleNodeName,
+	engine.VolumeNotFound:        RuleVolume,
+	engine.VolumeUnchecked:       RuleVolume,
+	engine.VolumeLocationUnknown: RuleVolume,
+	engine.VolumeNotPermitted:    RuleVolume,
+	engine.StorageClassNotFound:  RuleStorageClassNotFound,
+	engine.StorageClassUnchecked: RuleStorageClassNotFound,
+	engine.StorageNotConfined:    RuleStorage,
 }
 
 // withNote puts note at the end of what a message says is wrong, before its "Fix:".

@@ -112,24 +112,23 @@ func (c *checker) checkStorePairs(pol *manifest.Set) {
 			if !ok || a.Namespace != b.Namespace || a.Name == b.Name || conflicting(la, lb) {
 				continue
 			}
-			_, both := modes([]*v1alpha1.PersonalDataStore{a, b})
-			tr := c.permitted(both)
-			if tr.err != nil || len(tr.terms) > 0 {
+			req := engine.RequirementFor(a, b)
+			if terms, err := req.Terms(c.jurisdictions); err != nil || len(terms) > 0 {
 				continue
 			}
 			sev := Error
-			if enforcementOf(a) != v1alpha1.Enforce || enforcementOf(b) != v1alpha1.Enforce {
+			if engine.ModeOf(a) != v1alpha1.Enforce || engine.ModeOf(b) != v1alpha1.Enforce {
 				sev = Warning
 			}
 			switch {
 			case subset(lb, la): // every pod a selects, b selects too
 				c.report(pol.ObjectOf(a), RuleStoresDisagree, sev,
 					"every pod this store selects (%s) is also selected by store %q (%s), and the two permit no common node: %s. Fix: give the stores a common allowed jurisdiction, or narrow a selector so that they never select the same pods",
-					labels.Set(la), b.Name, labels.Set(lb), tr.req)
+					labels.Set(la), b.Name, labels.Set(lb), req)
 			case subset(la, lb):
 				c.report(pol.ObjectOf(b), RuleStoresDisagree, sev,
 					"every pod this store selects (%s) is also selected by store %q (%s), and the two permit no common node: %s. Fix: give the stores a common allowed jurisdiction, or narrow a selector so that they never select the same pods",
-					labels.Set(lb), a.Name, labels.Set(la), tr.req)
+					labels.Set(lb), a.Name, labels.Set(la), req)
 			}
 		}
 	}
@@ -161,13 +160,6 @@ func subset(a, b labels.Set) bool {
 		}
 	}
 	return true
-}
-
-func enforcementOf(s *v1alpha1.PersonalDataStore) v1alpha1.EnforcementMode {
-	if s.Spec.Enforcement == "" {
-		return v1alpha1.Enforce
-	}
-	return s.Spec.Enforcement
 }
 
 func (c *checker) checkException(obj *manifest.Object, e *v1alpha1.ResidencyException) {

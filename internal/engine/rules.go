@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/catalog"
+)
+
+// The rules. Each returns findings with their message written once: the webhook, the CLI and the
+// audit show these words, adding only where the object is (a field path, a file and line).
+
+// maxPlacesListed bounds the places a message lists; the rest are counted.
+const maxPlacesListed = 5
+
+// permitted is the requirement and terms of a set of stores.
+func permitted(p *Policies, stores []*v1alpha1.PersonalDataStore) (Requirement, []corev1.NodeSelectorTerm, error) {
+	req := RequirementFor(stores...)
+	terms, err := req.Terms(p.Jurisdictions)
+	return req, terms, err
+}
+
+// PlacementFailure is the finding for a permitted set that cannot be written as node affinity
+// (ErrTooManyTerms), alone or ANDed with the pod's own: admission cannot place the object.
+func PlacementFailure(object string, err error) Finding {
+	return Finding{Reason: TooManyTerms, Severity: Breach, Field: "metadata.labels",
+		Message: fmt.Sprintf("cannot place the %s: %v", object, err)}
+}
+
+// noCommonPlace is the finding for stores that permit no common node.
+func noCommonPlace(object string, req Requirement, fix string) Finding {
+	return Finding{Reason: StoresDisagree, Severity: Breach, Field: "metadata.labels", Message: fmt.Sprintf(
+		"the %s is governed by stores that permit no common node: %s; no node can be in an allowed jurisdiction of every store. Fix: %s",
+		object, req, fix)}
+}
+
+func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
+	req, terms, err := permitted(p, stores)
+	if err != nil {
+		return []Finding{PlacementFailure("pod", err)}, nil
+	}
+	if len(terms) == 0 {
+		return []Finding{noCommonPlace("pod", req, "give the stores a common allowed jurisdiction, or change the pod's labels so fewer stores select it")}, nil
+	}
+	if c.Stage == Running && pod.NodeName == "" {
+		return nil, nil // not bound yet: the injected affinity decides where it goes
+	}
+	var out []Finding
+	spec := pod.spec()
+	if c.Stage == Offline {
+		out = append(out, placeFindings(p, spec, c, req, terms)...)
+	}
+	if pod.NodeName != "" {
+		f, err := nodeFindings(c, pod.NodeName, req, terms)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f...)
+	}
+	if c.Stage == Admission && !AffinityImplies(spec, req) {
+		out = append(out, Finding{Reason: AffinityLoosened, Severity: Breach,
+			Field:   "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+			Message: fmt.Sprintf("the pod's required node affinity does not keep it on permitted nodes (%s); another mutating webhook may have replaced the affinity residency-operator injected. Fix: keep the injected jurisdiction terms", req)})
+	}
+	return out, nil
+}
+
+// placeFindings judges a pod's own nodeSelector and required affinity before admission ANDs the
+// permitted affinity with them.
+func placeFindings(p *Policies, spec *corev1.PodSpec, c *Context, req Requirement, terms []corev1.NodeSelectorTerm) []Finding {
+	pp := PlacesOfPod(spec, c.Matchers, p.Jurisdictions, c.Provider)
+	var out []Finding
+	if !pp.Open && len(pp.Unknown) == 0 && !slices.ContainsFunc(pp.Places, func(n *corev1.Node) bool { return NodePermitted(n, terms) }) {
+		out = append(out, Finding{Reason: PlacementConflict, Severity: Breach, Field: "spec.nodeSelector", Message: fmt.Sprintf(
+			"with the pod's required node affinity, it only allows %s, none of which is permitted: %s; admission would add the permitted-node affinity and the pods would stay Pending. "+
+				"Fix: point them at a region of an allowed jurisdiction, or remove them and let residency-operator place the pods",
+			describePlaces(pp.Places), req)})
+	}
+	if len(pp.Unknown) > 0 {
+		out = append(out, Finding{Reason: PlacesUnknown, Severity: Unverifiable, Field: "spec.nodeSelector", Message: fmt.Sprintf(
+			"it or the pod's required node affinity names %s, which neither the region catalog nor a Jurisdiction locates, so whether it is permitted cannot be told (%s)%s. "+
+				"Fix: use a region the catalog knows, or add it to a Jurisdiction's regions",
+			strings.Join(pp.Unknown, ", "), req, ambiguityHint(pp.Unknown))})
+	}
+	return out
+}
+
+// nodeFindings judges the node a pod is pinned or bound to.
+func nodeFindings(c *Context, name string, req Requirement, terms []corev1.NodeSelectorTerm) ([]Finding, error) {
+	var node *corev1.Node
+	err := ErrNotKnown
+	if c.Lookup != nil {
+		node, err = c.Lookup.Node(name)
+	}
+	switch {
+	case errors.Is(err, ErrNotKnown):
+		return []Finding{{Reason: NodeUnchecked, Severity: Unverifiable, Field: "spec.nodeName", Subject: name, Message: fmt.Sprintf(
+			"the pod is pinned to node %q, whose location cannot be checked offline (%s). Fix: remove spec.nodeName and let the scheduler place the pod, or run the check with --cluster",
+			name, req)}}, nil
+	case err != nil:
+		return nil, fmt.Errorf("getting node %s: %w", name, err)
+	case node == nil:
+		return []Finding{{Reason: NodeNotFound, Severity: Breach, Field: "spec.nodeName", Subject: name, Message: fmt.Sprintf(
+			"node %q does not exist, so where the pod runs is unknown; %s. Fix: remove spec.nodeName and let the scheduler place the pod",
+			name, req)}}, nil
+	case NodePermitted(node, terms):
+		return nil, nil
+	}
+	f := Finding{Reason: NodeNotPermitted, Severity: Breach, Field: "spec.nodeName", Subject: name, Place: node, Message: fmt.Sprintf(
+		"%s is outside the permitted jurisdictions: %s. Fix: let the scheduler place the pod (no spec.nodeName), or use a node labelled %s<jurisdiction>=true",
+		Describe(node), req, v1alpha1.JurisdictionLabelPrefix)}
+	if problem := node.Annotations[LocationProblemAnnotation]; problem != "" {
+		f.Reason = NodeLocationUnknown
+		f.Message = fmt.Sprintf("node %s is in no jurisdiction: its location is %s (%s); %s. Fix: correct the node's location, or let the scheduler place the pod on a permitted node",
+			name, strings.ToLower(problem), node.Annotations[LocationDetailAnnotation], req)
+	}
+	return []Finding{f}, nil
+}
+
+func claimFindings(p *Policies, claim *ClaimFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
+	req, terms, err := permitted(p, stores)
+	if err != nil {
+		return []Finding{PlacementFailure("claim's volume", err)}, nil
+	}
+	if len(terms) == 0 {
+		return []Finding{noCommonPlace("claim", req, "give the stores a common allowed jurisdiction")}, nil
+	}
+	if claim.VolumeName != "" {
+		return volumeFindings(c, claim.VolumeName, req, terms)
+	}
+	if c.Stage == Running {
+		return nil, nil // unbound: admission checked its StorageClass, the audit comes back when it binds
+	}
+	return storageFindings(claim, c, req, terms)
+}
+
+// volumeFindings judges the PersistentVolume a claim is (pre-)bound to.
+func volumeFindings(c *Context, name string, req Requirement, terms []corev1.NodeSelectorTerm) ([]Finding, error) {
+	var pv *corev1.PersistentVolume
+	err := ErrNotKnown
+	if c.Lookup != nil {
+		pv, err = c.Lookup.Volume(name)
+	}
+	switch {
+	case errors.Is(err, ErrNotKnown):
+		return []Finding{{Reason: VolumeUnchecked, Severity: Unverifiable, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
+			"the claim is pre-bound to PersistentVolume %q, which is not in the checked manifests, so its location cannot be checked; %s. Fix: add the volume's manifest to the checked files, or make sure it is in a permitted region",
+			name, req)}}, nil
+	case err != nil:
+		return nil, fmt.Errorf("getting volume %s: %w", name, err)
+	case pv == nil:
+		if c.Stage == Running {
+			return nil, nil // binding in progress: the volume watch brings the store back
+		}
+		return []Finding{{Reason: VolumeNotFound, Severity: Breach, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
+			"the claim is pre-bound to PersistentVolume %q, which does not exist, so its location is unknown; %s. Fix: create the volume first, or remove spec.volumeName",
+			name, req)}}, nil
+	}
+	places, ok := VolumePlaces(pv, c.Matchers, c.nodeByName)
+	if !ok {
+		return []Finding{{Reason: VolumeLocationUnknown, Severity: Breach, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
+			"PersistentVolume %q has no known location (no region or zone label, no node affinity on region, zone or hostname); %s. Fix: label the volume with %s",
+			name, req, RegionLabel)}}, nil
+	}
+	for _, place := range places {
+		if !NodePermitted(place, terms) {
+			return []Finding{{Reason: VolumeNotPermitted, Severity: Breach, Field: "spec.volumeName", Subject: name, Place: place, Message: fmt.Sprintf(
+				"PersistentVolume %q is stored at %s, outside the permitted jurisdictions: %s. Fix: bind the claim to a volume in a permitted region",
+				name, Describe(place), req)}}, nil
+		}
+	}
+	return nil, nil
+}
+
+// storageFindings judges where the StorageClass of an unbound claim may provision its volume.
+func storageFindings(claim *ClaimFacts, c *Context, req Requirement, terms []corev1.NodeSelectorTerm) ([]Finding, error) {
+	name := claim.StorageClassName
+	if name != nil && *name == "" {
+		return nil, nil // static binding: the audit finds where it binds
+	}
+	var class *storagev1.StorageClass
+	err := ErrNotKnown
+	if c.Lookup != nil {
+		class, err = c.Lookup.StorageClass(name)
+	}
+	switch {
+	case errors.Is(err, ErrNotKnown) && name != nil:
+		return []Finding{{Reason: StorageClassUnchecked, Severity: Unverifiable, Field: "spec.storageClassName", Subject: *name, Message: fmt.Sprintf(
+			"StorageClass %q is not in the checked manifests, so where the volume would be provisioned cannot be checked; %s. Fix: add the StorageClass's manifest to the checked files, or run the check with --cluster",
+			*name, req)}}, nil
+	case errors.Is(err, ErrNotKnown):
+		return nil, nil // the default class is not known: nothing to judge
+	case err != nil:
+		return nil, fmt.Errorf("getting StorageClass: %w", err)
+	case class == nil && name != nil:
+		return []Finding{{Reason: StorageClassNotFound, Severity: Breach, Field: "spec.storageClassName", Subject: *name, Message: fmt.Sprintf(
+			"StorageClass %q does not exist, so where the volume would be provisioned is unknown; %s. Fix: create the StorageClass first",
+			*name, req)}}, nil
+	case class == nil:
+		return nil, nil // no default class: static binding, the audit finds where it binds
+	case class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
+		return nil, nil // provisioned where the placement-constrained pod is scheduled
+	}
+	notConfined := func(format string, args ...any) []Finding {
+		return []Finding{{Reason: StorageNotConfined, Severity: Breach, Field: "spec.storageClassName", Subject: class.Name, Message: fmt.Sprintf(format, args...) +
+			fmt.Sprintf(" Fix: use a StorageClass with volumeBindingMode: WaitForFirstConsumer, or allowedTopologies limited to regions of the permitted jurisdictions (%s)", req)}}
+	}
+	if len(class.AllowedTopologies) == 0 {
+		return notConfined("StorageClass %q binds Immediate without allowedTopologies, so the provisioner may create the volume in any region.", class.Name), nil
+	}
+	places, ok := TopologyPlaces(class.AllowedTopologies, c.Matchers, c.nodeByName)
+	if !ok {
+		return notConfined("StorageClass %q binds Immediate and its allowedTopologies name no region or zone the operator can locate.", class.Name), nil
+	}
+	for _, place := range places {
+		if !NodePermitted(place, terms) {
+			return notConfined("StorageClass %q binds Immediate and its allowedTopologies include %s, outside the permitted jurisdictions.", class.Name, Describe(place)), nil
+		}
+	}
+	return nil, nil
+}
+
+// nodeByName resolves a hostname in volume topology; a node that cannot be found has no place.
+func (c *Context) nodeByName(name string) *corev1.Node {
+	if c.Lookup == nil {
+		return nil
+	}
+	node, err := c.Lookup.Node(name)
+	if err != nil {
+		return nil
+	}
+	return node
+}
+
+// unquotedRegion reads the region out of a PlacesOfPod description such as `region "mars-1"`.
+func unquotedRegion(what string) (string, bool) {
+	quoted, ok := strings.CutPrefix(what, "region ")
+	if !ok {
+		return "", false
+	}
+	region, err := strconv.Unquote(quoted)
+	return region, err == nil
+}
+
+// describePlaces lists stand-in places for a message, at most maxPlacesListed of them.
+func describePlaces(places []*corev1.Node) string {
+	if len(places) == 0 {
+		return "no node at all (they contradict each other)"
+	}
+	var parts []string
+	for i, p := range places {
+		if i == maxPlacesListed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(places)-maxPlacesListed))
+			break
+		}
+		parts = append(parts, Describe(p))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ambiguityHint explains region names that the catalog leaves unlocated because several clouds
+// use them for different countries, and how to say which cloud is meant.
+func ambiguityHint(unknown []string) string {
+	var hints []string
+	for _, u := range unknown {
+		region, ok := unquotedRegion(u)
+		if !ok {
+			continue
+		}
+		var at []string
+		for _, p := range catalog.Providers() {
+			if r, ok := catalog.Lookup(p, region); ok {
+				at = append(at, fmt.Sprintf("%s at %s", r.Country, p))
+			}
+		}
+		if len(at) > 1 {
+			hints = append(hints, fmt.Sprintf("%s is %s", region, strings.Join(at, ", ")))
+		}
+	}
+	if len(hints) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(hints, "; ") + ": pass --provider to say which cloud the pods run in"
+}

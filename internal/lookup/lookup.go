@@ -1,0 +1,72 @@
+// Package lookup finds the nodes, volumes and StorageClasses that an engine decision reads, in a
+// cluster: through the manager's cache (webhooks, controllers) or a direct client (the CLI).
+package lookup
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/residency-operator/residency-operator/internal/engine"
+)
+
+// DefaultClassAnnotation marks the cluster's default StorageClass, which claims without
+// storageClassName get.
+const DefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
+
+// Reader returns an engine.Lookup reading through r.
+func Reader(ctx context.Context, r client.Reader) engine.Lookup {
+	return &reader{ctx: ctx, r: r}
+}
+
+type reader struct {
+	ctx context.Context
+	r   client.Reader
+}
+
+func (l *reader) Node(name string) (*corev1.Node, error) {
+	node := &corev1.Node{}
+	return orNil(node, l.r.Get(l.ctx, client.ObjectKey{Name: name}, node))
+}
+
+func (l *reader) Volume(name string) (*corev1.PersistentVolume, error) {
+	pv := &corev1.PersistentVolume{}
+	return orNil(pv, l.r.Get(l.ctx, client.ObjectKey{Name: name}, pv))
+}
+
+func (l *reader) StorageClass(name *string) (*storagev1.StorageClass, error) {
+	if name != nil {
+		class := &storagev1.StorageClass{}
+		return orNil(class, l.r.Get(l.ctx, client.ObjectKey{Name: *name}, class))
+	}
+	var classes storagev1.StorageClassList
+	if err := l.r.List(l.ctx, &classes); err != nil {
+		return nil, fmt.Errorf("listing StorageClasses: %w", err)
+	}
+	return DefaultClass(classes.Items), nil
+}
+
+// DefaultClass returns the first class marked as the cluster's default, or nil.
+func DefaultClass(classes []storagev1.StorageClass) *storagev1.StorageClass {
+	for i := range classes {
+		if classes[i].Annotations[DefaultClassAnnotation] == "true" {
+			return &classes[i]
+		}
+	}
+	return nil
+}
+
+// orNil returns obj, nil for nothing when it was not found, or the error.
+func orNil[T any](obj *T, err error) (*T, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return obj, nil
+}

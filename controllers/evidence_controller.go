@@ -84,8 +84,8 @@ func (r *EvidenceReconciler) stampEvidence(ctx context.Context, pod *corev1.Pod,
 	pod.Annotations[v1alpha1.ObservedCountryAnnotation] = loc.Country
 	pod.Annotations[v1alpha1.ObservedJurisdictionsAnnotation] = strings.Join(loc.Jurisdictions, ",")
 	pod.Annotations[v1alpha1.ObservedAtAnnotation] = now.UTC().Format(time.RFC3339)
-	if err := r.Patch(ctx, pod, patch); err != nil {
-		return fmt.Errorf("recording evidence on pod %s: %w", pod.Name, client.IgnoreNotFound(err))
+	if err := r.Patch(ctx, pod, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("recording evidence on pod %s: %w", pod.Name, err)
 	}
 	return nil
 }

@@ -2,12 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -15,6 +16,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -35,13 +39,24 @@ var _ reconcile.Reconciler = (*ExceptionReconciler)(nil)
 // +kubebuilder:rbac:groups=dataresidency.io,resources=residencyexceptions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=dataresidency.io,resources=residencyexceptions/status,verbs=get;update;patch
 
-// Reconcile sets the Active condition and requeues at the next start or expiry.
-func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile sets the Active condition and requeues at the next start or expiry. Status is
+// written once, whatever happens.
+func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	ex := &v1alpha1.ResidencyException{}
 	if err := r.Get(ctx, req.NamespacedName, ex); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := r.Clock.Now()
+	status := *ex.Status.DeepCopy()
+	status.ObservedGeneration = ex.Generation
+	var s summary
+	defer func() {
+		setSummary(&status.Conditions, ex.Generation, s, retErr)
+		if err := writeStatus(ctx, r.Client, ex, ex.Status, status); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
 	active := engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now)
 	cond := metav1.Condition{Type: v1alpha1.ActiveCondition, ObservedGeneration: ex.Generation}
 	switch {
@@ -55,28 +70,14 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonNotYetActive
 		cond.Message = fmt.Sprintf("starts at %s", ex.Spec.StartsAt.UTC().Format(time.RFC3339))
 	}
-
-	exempted, err := r.countExempted(ctx, ex, active)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	status := v1alpha1.ResidencyExceptionStatus{ObservedGeneration: ex.Generation, ExemptedObjects: exempted,
-		Conditions: slices.Clone(ex.Status.Conditions)}
 	previous := meta.FindStatusCondition(ex.Status.Conditions, v1alpha1.ActiveCondition)
 	meta.SetStatusCondition(&status.Conditions, cond)
 	if previous == nil || previous.Status != cond.Status || previous.Reason != cond.Reason {
 		switch cond.Reason {
 		case v1alpha1.ReasonWithinWindow:
-			r.Recorder.Eventf(ex, nil, corev1.EventTypeNormal, "ExceptionActive", "Exempt", "%s", cond.Message)
+			r.Recorder.Eventf(ex, nil, corev1.EventTypeNormal, EventExceptionActive, actionExempt, "%s", cond.Message)
 		case v1alpha1.ReasonExpired:
-			r.Recorder.Eventf(ex, nil, corev1.EventTypeNormal, "ExceptionExpired", "Exempt", "%s", cond.Message)
-		}
-	}
-	if !equality.Semantic.DeepEqual(status, ex.Status) {
-		patch := client.MergeFrom(ex.DeepCopy())
-		ex.Status = status
-		if err := r.Status().Patch(ctx, ex, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
+			r.Recorder.Eventf(ex, nil, corev1.EventTypeNormal, EventExceptionExpired, actionExempt, "%s", cond.Message)
 		}
 	}
 	var next time.Duration
@@ -85,7 +86,36 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			next = minPositive(next, d)
 		}
 	}
+
+	s.readyReason, s.readyMessage = v1alpha1.ReasonResolved, "the selector and every store it names are in force"
+	if _, ok := engine.SelectorFor(&ex.Spec.Selector); !ok {
+		s.stalled = &blocker{v1alpha1.ReasonInvalidSelector, fmt.Sprintf("spec.selector is empty or does not compile (%s), so the exception exempts nothing; fix the selector", selectorError(&ex.Spec.Selector))}
+	} else if missing, err := r.missingStores(ctx, ex); err != nil {
+		return ctrl.Result{}, err
+	} else if len(missing) > 0 {
+		s.stalled = &blocker{v1alpha1.ReasonStoreNotFound, fmt.Sprintf("PersonalDataStore %s not found in namespace %s: the exception lifts nothing for it; fix spec.stores", strings.Join(missing, ", "), ex.Namespace)}
+	}
+	exempted, err := r.countExempted(ctx, ex, active)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	status.ExemptedObjects = exempted
 	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// missingStores returns the stores the exception names that do not exist in its namespace.
+func (r *ExceptionReconciler) missingStores(ctx context.Context, ex *v1alpha1.ResidencyException) ([]string, error) {
+	var missing []string
+	for _, name := range ex.Spec.Stores {
+		err := r.Get(ctx, client.ObjectKey{Namespace: ex.Namespace, Name: string(name)}, &v1alpha1.PersonalDataStore{})
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, string(name))
+		case err != nil:
+			return nil, fmt.Errorf("getting store %s: %w", name, err)
+		}
+	}
+	return missing, nil
 }
 
 // countExempted counts the pods and claims the exception's selector matches while it is active.
@@ -108,10 +138,27 @@ func (r *ExceptionReconciler) countExempted(ctx context.Context, ex *v1alpha1.Re
 	return int32(len(pods.Items) + len(pvcs.Items)), nil
 }
 
-// SetupWithManager watches exceptions' spec changes.
+// SetupWithManager watches exceptions' spec changes, and stores coming and going (an exception
+// naming a store that does not exist yet is Stalled until it does).
 func (r *ExceptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("residencyexception").
 		For(&v1alpha1.ResidencyException{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.PersonalDataStore{}, handler.EnqueueRequestsFromMapFunc(r.exceptionsOfStore),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Complete(r)
+}
+
+// exceptionsOfStore maps a store created or deleted to the exceptions that name it.
+func (r *ExceptionReconciler) exceptionsOfStore(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list v1alpha1.ResidencyExceptionList
+	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{exceptionStoreIndex: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing exceptions of a store", "store", obj.GetName())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
 }

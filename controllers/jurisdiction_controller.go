@@ -2,12 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -41,32 +41,52 @@ var _ reconcile.Reconciler = (*JurisdictionReconciler)(nil)
 // +kubebuilder:rbac:groups=dataresidency.io,resources=jurisdictions/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=dataresidency.io,resources=jurisdictions/finalizers,verbs=update
 
-// Reconcile follows the skeleton get, delete, finalizer, status.
-func (r *JurisdictionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile follows the skeleton: get, one deferred status write, deletion, finalizer, status.
+func (r *JurisdictionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	jur := &v1alpha1.Jurisdiction{}
 	if err := r.Get(ctx, req.NamespacedName, jur); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	old := *jur.Status.DeepCopy()
+	status := *jur.Status.DeepCopy()
+	status.ObservedGeneration = jur.Generation
+	var s summary
+	gone := false
+	defer func() {
+		if gone {
+			return
+		}
+		setSummary(&status.Conditions, jur.Generation, s, retErr)
+		if err := writeStatus(ctx, r.Client, jur, old, status); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
 	if !jur.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, jur)
+		s.reconciling = &blocker{v1alpha1.ReasonDeleting, fmt.Sprintf(
+			"removing %s from every node before the Jurisdiction goes; pods allowed only here can no longer be placed", v1alpha1.JurisdictionLabel(jur.Name))}
+		removed, err := r.reconcileDelete(ctx, jur)
+		gone = removed
+		return ctrl.Result{}, err
 	}
 	if controllerutil.AddFinalizer(jur, v1alpha1.JurisdictionFinalizer) {
 		if err := r.Update(ctx, jur); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
-	return ctrl.Result{}, r.reconcileStatus(ctx, jur)
+	return ctrl.Result{}, r.reconcileStatus(ctx, jur, &status, &s)
 }
 
 // reconcileDelete removes the jurisdiction's label from every node that carries it, then the
 // finalizer, so no node keeps claiming membership of a jurisdiction that is gone.
-func (r *JurisdictionReconciler) reconcileDelete(ctx context.Context, jur *v1alpha1.Jurisdiction) error {
+// It reports whether the finalizer was removed, after which the object is gone.
+func (r *JurisdictionReconciler) reconcileDelete(ctx context.Context, jur *v1alpha1.Jurisdiction) (bool, error) {
 	if !controllerutil.ContainsFinalizer(jur, v1alpha1.JurisdictionFinalizer) {
-		return nil
+		return true, nil
 	}
 	var nodes corev1.NodeList
 	if err := r.List(ctx, &nodes, client.MatchingFields{nodeJurisdictionIndex: jur.Name}); err != nil {
-		return fmt.Errorf("listing labelled nodes: %w", err)
+		return false, fmt.Errorf("listing labelled nodes: %w", err)
 	}
 	key := v1alpha1.JurisdictionLabel(jur.Name)
 	for i := range nodes.Items {
@@ -77,28 +97,31 @@ func (r *JurisdictionReconciler) reconcileDelete(ctx context.Context, jur *v1alp
 		patch := client.MergeFrom(node.DeepCopy())
 		delete(node.Labels, key)
 		if err := r.Patch(ctx, node, patch); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("removing label %s from node %s: %w", key, node.Name, err)
+			return false, fmt.Errorf("removing label %s from node %s: %w", key, node.Name, err)
 		}
 		nodeLabelPatches.Inc()
 	}
 	controllerutil.RemoveFinalizer(jur, v1alpha1.JurisdictionFinalizer)
-	if err := r.Update(ctx, jur); err != nil {
-		return fmt.Errorf("removing finalizer: %w", client.IgnoreNotFound(err))
+	if err := r.Update(ctx, jur); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("removing finalizer: %w", err)
 	}
 	log.FromContext(ctx).Info("jurisdiction deleted, labels removed", "nodes", len(nodes.Items))
-	return nil
+	return true, nil
 }
 
-func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alpha1.Jurisdiction) error {
+// reconcileStatus fills status with the Jurisdiction's nodes, countries, regions and untrusted
+// claimants, and s with whether it is Ready: its nodeSelector compiles, and how many nodes it has.
+func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alpha1.Jurisdiction, status *v1alpha1.JurisdictionStatus, s *summary) error {
+	matcher, err := engine.NewJurisdictionMatcher(jur.Name, &jur.Spec)
+	if err != nil {
+		// Stored before the schema rejected it: it matches no node, and no node is labelled.
+		s.stalled = &blocker{v1alpha1.ReasonInvalidSelector, fmt.Sprintf("%v; no node is labelled as in this jurisdiction until spec.nodeSelector is fixed", err)}
+	}
 	var members corev1.NodeList
 	if err := r.List(ctx, &members, client.MatchingFields{nodeJurisdictionIndex: jur.Name}); err != nil {
 		return fmt.Errorf("listing member nodes: %w", err)
 	}
-	status := v1alpha1.JurisdictionStatus{
-		ObservedGeneration: jur.Generation,
-		NodeCount:          int32(len(members.Items)),
-		Conditions:         slices.Clone(jur.Status.Conditions),
-	}
+	status.NodeCount = int32(len(members.Items))
 	countries, regions := map[string]bool{}, map[string]bool{}
 	for i := range members.Items {
 		node := &members.Items[i]
@@ -112,21 +135,21 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 	status.Countries = sortedKeys(countries)
 	status.Regions = sortedKeys(regions)
 
-	untrusted, err := r.untrustedClaimants(ctx, jur)
-	if err != nil {
-		return err
+	var untrusted []v1alpha1.UntrustedNode
+	if matcher != nil {
+		if untrusted, err = r.untrustedClaimants(ctx, matcher); err != nil {
+			return err
+		}
 	}
 	status.UntrustedNodeCount = int32(len(untrusted))
-	if len(untrusted) > maxListedUntrustedNodes {
-		untrusted = untrusted[:maxListedUntrustedNodes]
-	}
-	status.UntrustedNodes = untrusted
+	status.UntrustedNodes = untrusted[:min(len(untrusted), maxListedUntrustedNodes)]
 
-	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-		Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNodesLabelled,
-		Message:            fmt.Sprintf("%d nodes labelled %s=true", status.NodeCount, v1alpha1.JurisdictionLabel(jur.Name)),
-		ObservedGeneration: jur.Generation,
-	})
+	s.readyReason = v1alpha1.ReasonNodesLabelled
+	s.readyMessage = fmt.Sprintf("%d nodes labelled %s=true", status.NodeCount, v1alpha1.JurisdictionLabel(jur.Name))
+	if status.NodeCount == 0 {
+		s.readyReason = v1alpha1.ReasonNoNodes
+		s.readyMessage = "no node is in this jurisdiction: pods allowed only here stay Pending until one is"
+	}
 	if keys := engine.KubeletSettableSelectorKeys(jur.Spec.NodeSelector); len(keys) > 0 {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: v1alpha1.SelectorTrustedCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonKubeletSettableKeys,
@@ -141,27 +164,17 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 			ObservedGeneration: jur.Generation,
 		})
 	}
-
-	if equality.Semantic.DeepEqual(status, jur.Status) {
-		return nil
-	}
-	old := jur.Status
-	jur.Status = status
-	return patchWholeStatus(ctx, r.Client, jur, old, status)
+	return nil
 }
 
 // untrustedClaimants returns the untrusted nodes whose own claim would place them in jur.
-func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, jur *v1alpha1.Jurisdiction) ([]v1alpha1.UntrustedNode, error) {
+func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, matcher *engine.JurisdictionMatcher) ([]v1alpha1.UntrustedNode, error) {
 	var nodes corev1.NodeList
 	if err := r.List(ctx, &nodes, client.MatchingFields{nodeLocationProblemIndex: engine.ProblemUntrusted}); err != nil {
 		return nil, fmt.Errorf("listing untrusted nodes: %w", err)
 	}
 	if len(nodes.Items) == 0 {
 		return nil, nil
-	}
-	matcher, err := engine.NewJurisdictionMatcher(jur.Name, &jur.Spec)
-	if err != nil {
-		return nil, reconcile.TerminalError(err)
 	}
 	var out []v1alpha1.UntrustedNode
 	for i := range nodes.Items {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -49,8 +50,9 @@ func recordStoreMetrics(store *v1alpha1.PersonalDataStore, status v1alpha1.Perso
 	storeViolations.WithLabelValues(store.Namespace, store.Name).Set(float64(status.ViolationCount))
 	storeGoverned.WithLabelValues(store.Namespace, store.Name, "Pod").Set(float64(status.GovernedPods))
 	storeGoverned.WithLabelValues(store.Namespace, store.Name, "PersistentVolumeClaim").Set(float64(status.GovernedVolumes))
+	// The Compliant condition is the verdict (processor findings count too), not the violation count.
 	compliant := 0.0
-	if status.ViolationCount == 0 {
+	if meta.IsStatusConditionTrue(status.Conditions, v1alpha1.CompliantCondition) {
 		compliant = 1
 	}
 	storeCompliant.WithLabelValues(store.Namespace, store.Name).Set(compliant)

@@ -57,8 +57,8 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	} else {
 		delete(ns.Labels, v1alpha1.GovernedNamespaceLabel)
 	}
-	if err := r.Patch(ctx, ns, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patching namespace label: %w", client.IgnoreNotFound(err))
+	if err := r.Patch(ctx, ns, patch); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("patching namespace label: %w", err)
 	}
 	return ctrl.Result{}, nil
 }

@@ -69,7 +69,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		log.FromContext(ctx).V(1).Info("node labels updated", "jurisdictions", desired.jurisdictions, "country", desired.location.Country)
 	}
 	if desired.problem != previousProblem && desired.problem != "" {
-		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, "Location"+desired.problem, "Locate",
+		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, locationEvents[desired.problem], actionLocate,
 			"node belongs to no jurisdiction and hosts no governed pods: %s", desired.detail)
 	}
 	r.setProblem(node.Name, desired.problem)

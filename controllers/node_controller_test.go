@@ -1,14 +1,15 @@
 package controllers_test
 
 import (
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -196,16 +197,74 @@ var _ = Describe("Node location labels", Ordered, func() {
 	})
 
 	It("removes a deleted Jurisdiction's labels before it goes", func() {
+		usNodes := []string{"aws-virginia", "gcp-iowa", "azure-eastus", "do-sanfrancisco"}
+		for _, name := range usNodes {
+			Eventually(residencyLabels(name)).Should(HaveKey(v1alpha1.JurisdictionLabel("us")), "node %s", name)
+		}
+		// Watch from now on: etcd orders every write, so the resourceVersion of each label removal
+		// must come before the one at which the Jurisdiction is finally gone.
+		watcher, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+		var nodes corev1.NodeList
+		Expect(k8sClient.List(ctx, &nodes)).To(Succeed())
+		nodeWatch, err := watcher.Watch(ctx, &corev1.NodeList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: nodes.ResourceVersion}})
+		Expect(err).NotTo(HaveOccurred())
+		defer nodeWatch.Stop()
+		var jurs v1alpha1.JurisdictionList
+		Expect(k8sClient.List(ctx, &jurs)).To(Succeed())
+		jurWatch, err := watcher.Watch(ctx, &v1alpha1.JurisdictionList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: jurs.ResourceVersion}})
+		Expect(err).NotTo(HaveOccurred())
+		defer jurWatch.Stop()
+
+		labelled := map[string]bool{}
+		for _, n := range nodes.Items {
+			if _, ok := n.Labels[v1alpha1.JurisdictionLabel("us")]; ok {
+				labelled[n.Name] = true
+			}
+		}
+		Expect(labelled).To(HaveLen(len(usNodes)))
+
 		Expect(k8sClient.Delete(ctx, jurisdiction("us", v1alpha1.JurisdictionSpec{}))).To(Succeed())
-		Eventually(func() bool {
-			err := k8sClient.Get(ctx, client.ObjectKey{Name: "us"}, &v1alpha1.Jurisdiction{})
-			return apierrors.IsNotFound(err)
-		}).Should(BeTrue())
-		for _, name := range []string{"aws-virginia", "gcp-iowa", "azure-eastus", "do-sanfrancisco"} {
+		var goneAt uint64
+		Eventually(jurWatch.ResultChan()).Should(Receive(Satisfy(func(e watch.Event) bool {
+			if e.Type != watch.Deleted || e.Object.(*v1alpha1.Jurisdiction).Name != "us" {
+				return false
+			}
+			goneAt = resourceVersion(e.Object.(client.Object))
+			return true
+		})))
+		removedAt := map[string]uint64{}
+		Eventually(func() map[string]uint64 {
+			for {
+				select {
+				case e := <-nodeWatch.ResultChan():
+					node, ok := e.Object.(*corev1.Node)
+					if ok && labelled[node.Name] && removedAt[node.Name] == 0 {
+						if _, still := node.Labels[v1alpha1.JurisdictionLabel("us")]; !still {
+							removedAt[node.Name] = resourceVersion(node)
+						}
+					}
+				default:
+					return removedAt
+				}
+			}
+		}).Should(HaveLen(len(labelled)))
+		for name, at := range removedAt {
+			Expect(at).To(BeNumerically("<", goneAt), "node %s lost the label after the Jurisdiction was gone", name)
+		}
+		for _, name := range usNodes {
 			Eventually(residencyLabels(name)).Should(Equal(expect("US")), "node %s", name)
 		}
 	})
 })
+
+// resourceVersion reads an object's resourceVersion as the etcd revision it is.
+func resourceVersion(obj client.Object) uint64 {
+	GinkgoHelper()
+	rv, err := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	Expect(err).NotTo(HaveOccurred())
+	return rv
+}
 
 func nodeEventReasons(node string) func(g Gomega) []string { return eventReasons("Node", node) }
 

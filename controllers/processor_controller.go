@@ -2,14 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -34,26 +32,34 @@ var _ reconcile.Reconciler = (*ProcessorReconciler)(nil)
 
 // +kubebuilder:rbac:groups=dataresidency.io,resources=dataprocessors/status,verbs=get;update;patch
 
-// Reconcile computes the processor's status.
-func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile computes the processor's status, written once whatever happens.
+func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	p := &v1alpha1.DataProcessor{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	status := *p.Status.DeepCopy()
+	status.ObservedGeneration = p.Generation
+	var s summary
+	defer func() {
+		setSummary(&status.Conditions, p.Generation, s, retErr)
+		if err := writeStatus(ctx, r.Client, p, p.Status, status); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
 	var stores v1alpha1.PersonalDataStoreList
 	if err := r.List(ctx, &stores, client.MatchingFields{storeProcessorIndex: p.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing stores naming the processor: %w", err)
 	}
-	status := v1alpha1.DataProcessorStatus{ObservedGeneration: p.Generation, Conditions: slices.Clone(p.Status.Conditions)}
+	status.Stores = nil
 	for i := range stores.Items {
 		status.Stores = append(status.Stores, v1alpha1.NamespacedReference{Namespace: stores.Items[i].Namespace, Name: stores.Items[i].Name})
 	}
 	slices.SortFunc(status.Stores, func(a, b v1alpha1.NamespacedReference) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	if len(status.Stores) > maxListedProcessorStores {
-		status.Stores = status.Stores[:maxListedProcessorStores]
-	}
+	status.Stores = status.Stores[:min(len(status.Stores), maxListedProcessorStores)]
 	var missing []string
 	for _, j := range p.Spec.Jurisdictions {
 		if err := r.Get(ctx, client.ObjectKey{Name: string(j)}, &v1alpha1.Jurisdiction{}); apierrors.IsNotFound(err) {
@@ -62,20 +68,10 @@ func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, fmt.Errorf("getting jurisdiction %s: %w", j, err)
 		}
 	}
-	cond := metav1.Condition{Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonResolved,
-		Message: fmt.Sprintf("processes in %s; named by %d stores", joinNames(p.Spec.Jurisdictions), len(stores.Items)), ObservedGeneration: p.Generation}
+	s.readyReason = v1alpha1.ReasonResolved
+	s.readyMessage = fmt.Sprintf("processes in %s; named by %d stores", joinNames(p.Spec.Jurisdictions), len(stores.Items))
 	if len(missing) > 0 {
-		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonJurisdictionNotFound
-		cond.Message = fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.jurisdictions", strings.Join(missing, ", "))
-	}
-	meta.SetStatusCondition(&status.Conditions, cond)
-	if equality.Semantic.DeepEqual(status, p.Status) {
-		return ctrl.Result{}, nil
-	}
-	patch := client.MergeFrom(p.DeepCopy())
-	p.Status = status
-	if err := r.Status().Patch(ctx, p, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patching status: %w", client.IgnoreNotFound(err))
+		s.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.jurisdictions", strings.Join(missing, ", "))}
 	}
 	return ctrl.Result{}, nil
 }

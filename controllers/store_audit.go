@@ -18,8 +18,7 @@ import (
 // auditResult is what one audit of a store found.
 type auditResult struct {
 	governedPods, governedVolumes int
-	violations                    []v1alpha1.Violation // Since is zero for violations not seen before
-	allViolations                 []v1alpha1.Violation // with Since and EvictionTime, set by buildStatus
+	violations                    []v1alpha1.Violation // Since is zero: trackViolations sets it
 	exemptions                    []v1alpha1.Exemption
 	objects                       map[string]client.Object // offending or exempted objects by kind/name
 	nextExceptionChange           time.Time                // when an exception starts or expires next

@@ -2,13 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,8 +47,10 @@ var _ reconcile.Reconciler = (*StoreReconciler)(nil)
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes;nodes,verbs=get;list;watch
 
-// Reconcile follows the skeleton: get, resolve the policy, audit, enforce, write status once.
-func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile follows the skeleton: get, then one deferred status write, then the steps (resolve
+// the policy, audit, check processors, keep egress, enforce, announce). A failed step still lands
+// in status: Ready=False and Reconciling=True with the error, at the current observedGeneration.
+func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	store := &v1alpha1.PersonalDataStore{}
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -60,46 +62,119 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if !store.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	now := r.Clock.Now()
+	run := &storeRun{now: r.Clock.Now(), status: *store.Status.DeepCopy()}
+	run.status.ObservedGeneration = store.Generation
+	defer func() {
+		r.summarise(store, run, retErr)
+		recordStoreMetrics(store, run.status)
+		if err := writeStatus(ctx, r.Client, store, store.Status, run.status); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
 
+	if err := r.resolve(ctx, store, run); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.auditStore(ctx, store, run); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.checkSharing(ctx, store, run); err != nil {
+		return ctrl.Result{}, err
+	}
+	if run.stalled == nil && engine.ModeOf(store) == v1alpha1.Enforce {
+		run.requeue = minPositive(run.requeue, r.enforce(ctx, store, run.violations, run.audit, run.now))
+	}
+	r.announce(store, run)
+	return ctrl.Result{RequeueAfter: run.requeue}, nil
+}
+
+// storeRun is what one reconcile of a store has found so far, and the status it will write.
+type storeRun struct {
+	now    time.Time
+	status v1alpha1.PersonalDataStoreStatus
+	// stalled is a spec problem a person must fix; set by resolve.
+	stalled *blocker
+	audit   *auditResult
+	// violations are all of the store's violations, with when each was first seen and when it is
+	// evicted; status lists the first maxListedViolations.
+	violations []v1alpha1.Violation
+	requeue    time.Duration
+}
+
+// resolve checks that the policy can be enforced: its Jurisdictions exist and its selectors
+// compile. What it finds stalls the store; the audit still reports what runs where.
+func (r *StoreReconciler) resolve(ctx context.Context, store *v1alpha1.PersonalDataStore, run *storeRun) error {
+	for _, sel := range []struct {
+		field string
+		sel   *metav1.LabelSelector
+	}{{"spec.workloadSelector", &store.Spec.WorkloadSelector}, {"spec.volumeSelector", store.Spec.VolumeSelector}} {
+		if sel.sel == nil && sel.field == "spec.volumeSelector" {
+			continue
+		}
+		if _, ok := engine.SelectorFor(sel.sel); !ok {
+			run.stalled = &blocker{v1alpha1.ReasonInvalidSelector, fmt.Sprintf(
+				"%s is empty or does not compile (%s), so the store would govern nothing; fix the selector", sel.field, selectorError(sel.sel))}
+			return nil
+		}
+	}
+	if _, err := engine.RequirementFor(store).Terms(nil); err != nil {
+		run.stalled = &blocker{v1alpha1.ReasonTooManyTerms, err.Error()}
+		return nil
+	}
 	missing, err := r.missingJurisdictions(ctx, store)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
-	audit, err := r.audit(ctx, store, now)
-	if err != nil {
-		return ctrl.Result{}, err
+	if len(missing) > 0 {
+		run.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf(
+			"Jurisdiction %s not found: create it or fix spec.allowedJurisdictions; until then no node is permitted and nothing is evicted",
+			strings.Join(missing, ", "))}
 	}
+	return nil
+}
 
+// selectorError says why a selector selects nothing.
+func selectorError(sel *metav1.LabelSelector) string {
+	if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+		return err.Error()
+	}
+	return "it selects everything, which a store never does"
+}
+
+// auditStore audits the store's objects and tracks its violations.
+func (r *StoreReconciler) auditStore(ctx context.Context, store *v1alpha1.PersonalDataStore, run *storeRun) error {
+	if run.stalled != nil && run.stalled.reason != v1alpha1.ReasonJurisdictionNotFound {
+		return nil // nothing it governs can be told
+	}
+	a, err := r.audit(ctx, store, run.now)
+	if err != nil {
+		return err
+	}
+	run.audit = a
+	run.violations = r.trackViolations(store, a, run.stalled == nil, run.now)
+	run.status.GovernedPods = int32(a.governedPods)
+	run.status.GovernedVolumes = int32(a.governedVolumes)
+	run.status.ViolationCount = int32(len(run.violations))
+	run.status.Violations = run.violations[:min(len(run.violations), maxListedViolations)]
+	run.status.Exemptions = a.exemptions[:min(len(a.exemptions), maxListedExemptions)]
+	if next := a.nextExceptionChange; !next.IsZero() {
+		run.requeue = minPositive(run.requeue, next.Sub(run.now))
+	}
+	return nil
+}
+
+// checkSharing applies the sharing rules to the store's processors and keeps its egress policy.
+func (r *StoreReconciler) checkSharing(ctx context.Context, store *v1alpha1.PersonalDataStore, run *storeRun) error {
 	processors, err := r.checkProcessors(ctx, store)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	egressConflict, err := r.reconcileEgress(ctx, store, processors.permitted)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
-
-	status := r.buildStatus(store, audit, missing, now)
-	r.setProcessorStatus(store, &status, processors.findings, egressConflict)
-	var requeue time.Duration
-	if len(missing) == 0 && store.Spec.Enforcement == v1alpha1.Enforce {
-		requeue = r.enforce(ctx, store, status.Violations, audit, now)
-	}
-	if next := audit.nextExceptionChange; !next.IsZero() {
-		requeue = minPositive(requeue, next.Sub(now))
-	}
-	r.announce(store, status, audit)
-	recordStoreMetrics(store, status)
-
-	if err := r.patchStatus(ctx, store, status); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	if requeue > 0 {
-		return ctrl.Result{RequeueAfter: requeue}, nil
-	}
-	return ctrl.Result{}, nil
+	r.setProcessorStatus(store, &run.status, processors.findings, egressConflict)
+	return nil
 }
 
 // missingJurisdictions returns the allowed jurisdictions that do not exist.
@@ -117,15 +192,9 @@ func (r *StoreReconciler) missingJurisdictions(ctx context.Context, store *v1alp
 	return missing, nil
 }
 
-// buildStatus turns an audit into the store's status, keeping when each violation was first seen.
-func (r *StoreReconciler) buildStatus(store *v1alpha1.PersonalDataStore, a *auditResult, missing []string, now time.Time) v1alpha1.PersonalDataStoreStatus {
-	status := v1alpha1.PersonalDataStoreStatus{
-		ObservedGeneration: store.Generation,
-		GovernedPods:       int32(a.governedPods),
-		GovernedVolumes:    int32(a.governedVolumes),
-		ViolationCount:     int32(len(a.violations)),
-		Conditions:         slices.Clone(store.Status.Conditions),
-	}
+// trackViolations returns the audit's violations, each with when it was first seen (carried over
+// from status) and, in Enforce mode with the policy resolved, when the pod is evicted.
+func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *auditResult, resolved bool, now time.Time) []v1alpha1.Violation {
 	previous := map[string]metav1.Time{}
 	for _, v := range store.Status.Violations {
 		previous[violationKey(v)] = v.Since
@@ -134,61 +203,65 @@ func (r *StoreReconciler) buildStatus(store *v1alpha1.PersonalDataStore, a *audi
 	if store.Spec.EvictionGracePeriod != nil {
 		grace = store.Spec.EvictionGracePeriod.Duration
 	}
+	out := make([]v1alpha1.Violation, 0, len(a.violations))
 	for _, v := range a.violations {
 		if since, ok := previous[violationKey(v)]; ok {
 			v.Since = since
 		} else if v.Since.IsZero() {
 			v.Since = metav1.NewTime(now)
 		}
-		if store.Spec.Enforcement == v1alpha1.Enforce && len(missing) == 0 && v.Object.Kind == "Pod" {
+		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" {
 			at := metav1.NewTime(v.Since.Add(grace))
 			v.EvictionTime = &at
 		}
-		status.Violations = append(status.Violations, v)
+		out = append(out, v)
 	}
-	slices.SortFunc(status.Violations, func(x, y v1alpha1.Violation) int {
+	slices.SortFunc(out, func(x, y v1alpha1.Violation) int {
 		if c := x.Since.Compare(y.Since.Time); c != 0 {
 			return c
 		}
 		return strings.Compare(violationKey(x), violationKey(y))
 	})
-	a.allViolations = status.Violations
-	if len(status.Violations) > maxListedViolations {
-		status.Violations = status.Violations[:maxListedViolations]
-	}
-	status.Exemptions = a.exemptions
-	if len(status.Exemptions) > maxListedExemptions {
-		status.Exemptions = status.Exemptions[:maxListedExemptions]
-	}
+	return out
+}
 
-	if len(missing) > 0 {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonJurisdictionNotFound,
-			Message: fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.allowedJurisdictions; until then no node is permitted and nothing is evicted",
-				strings.Join(missing, ", ")),
-			ObservedGeneration: store.Generation,
-		})
-	} else {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonResolved,
-			Message:            fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", joinNames(store.Spec.AllowedJurisdictions), engine.ModeOf(store)),
-			ObservedGeneration: store.Generation,
-		})
+// summarise sets the store's conditions from what the reconcile found: Ready, Reconciling and
+// Stalled (see setSummary), and Compliant, which is True only when the audit ran and found
+// nothing wrong, processors included.
+func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *storeRun, err error) {
+	conds := &run.status.Conditions
+	setSummary(conds, store.Generation, summary{
+		readyReason:  v1alpha1.ReasonResolved,
+		readyMessage: fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", joinNames(store.Spec.AllowedJurisdictions), engine.ModeOf(store)),
+		stalled:      run.stalled,
+	}, err)
+	compliant := func(status metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(conds, metav1.Condition{Type: v1alpha1.CompliantCondition, Status: status, Reason: reason, Message: message, ObservedGeneration: store.Generation})
 	}
-	if n := len(a.violations); n > 0 {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.CompliantCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonViolations,
-			Message:            fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations", n, a.governedPods+a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)),
-			ObservedGeneration: store.Generation,
-		})
-	} else {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.CompliantCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllCompliant,
-			Message:            fmt.Sprintf("%d pods and %d volumes, all in %s or exempted", a.governedPods, a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)),
-			ObservedGeneration: store.Generation,
-		})
+	a := run.audit
+	switch {
+	case a == nil && run.stalled != nil:
+		compliant(metav1.ConditionUnknown, run.stalled.reason, "cannot tell until the spec is fixed: "+run.stalled.message)
+	case a == nil:
+		// The audit did not finish: keep what was known, at the new generation.
+		if c := meta.FindStatusCondition(*conds, v1alpha1.CompliantCondition); c != nil {
+			c.ObservedGeneration = store.Generation
+		} else {
+			compliant(metav1.ConditionUnknown, v1alpha1.ReasonReconcileError, "not audited yet")
+		}
+	case len(run.violations) > 0:
+		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations",
+			len(run.violations), a.governedPods+a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)))
+	case len(run.status.ProcessorFindings) > 0:
+		names := make([]string, 0, len(run.status.ProcessorFindings))
+		for _, f := range run.status.ProcessorFindings {
+			names = append(names, f.Processor)
+		}
+		compliant(metav1.ConditionFalse, v1alpha1.ReasonProcessorFindings, fmt.Sprintf("processors %s fail the sharing checks; see status.processorFindings", strings.Join(names, ", ")))
+	default:
+		compliant(metav1.ConditionTrue, v1alpha1.ReasonAllCompliant, fmt.Sprintf("%d pods and %d volumes, all in %s or exempted",
+			a.governedPods, a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)))
 	}
-	return status
 }
 
 // setProcessorStatus records processor findings (which make the store not Compliant) and the
@@ -201,26 +274,15 @@ func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, 
 	}
 	for _, f := range findings {
 		if !known[f.Processor+"/"+string(f.Reason)] {
-			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, string(f.Reason), "CheckProcessors", "%s", f.Message)
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, string(f.Reason), actionCheckProcessors, "%s", f.Message)
 		}
-	}
-	if len(findings) > 0 && status.ViolationCount == 0 {
-		names := make([]string, 0, len(findings))
-		for _, f := range findings {
-			names = append(names, f.Processor)
-		}
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.CompliantCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProcessorFindings,
-			Message:            fmt.Sprintf("processors %s fail the sharing checks; see status.processorFindings", strings.Join(names, ", ")),
-			ObservedGeneration: store.Generation,
-		})
 	}
 	switch {
 	case store.Spec.Egress != v1alpha1.EgressRestrict:
 		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.EgressRestrictedCondition)
 	case egressConflict != "":
 		if c := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.EgressRestrictedCondition); c == nil || c.Reason != v1alpha1.ReasonNetworkPolicyConflict {
-			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonNetworkPolicyConflict, "RestrictEgress", "%s", egressConflict)
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonNetworkPolicyConflict, actionRestrictEgress, "%s", egressConflict)
 		}
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNetworkPolicyConflict,
@@ -236,24 +298,19 @@ func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, 
 	}
 }
 
-func (r *StoreReconciler) patchStatus(ctx context.Context, store *v1alpha1.PersonalDataStore, status v1alpha1.PersonalDataStoreStatus) error {
-	if equality.Semantic.DeepEqual(status, store.Status) {
-		return nil
-	}
-	old := store.Status
-	store.Status = status
-	return patchWholeStatus(ctx, r.Client, store, old, status)
-}
-
 // announce records Events on transitions only: a new violation (on the store and the object,
 // saying when eviction will happen), and the return to compliance.
-func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, status v1alpha1.PersonalDataStoreStatus, a *auditResult) {
+func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, run *storeRun) {
+	a := run.audit
+	if a == nil {
+		return
+	}
 	before := map[string]bool{}
 	for _, v := range store.Status.Violations {
 		before[violationKey(v)] = true
 	}
-	for i := range a.allViolations {
-		v := &a.allViolations[i]
+	for i := range run.violations {
+		v := &run.violations[i]
 		if before[violationKey(*v)] {
 			continue
 		}
@@ -261,16 +318,16 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, status v1a
 		if v.EvictionTime != nil {
 			when = "it will be evicted at " + v.EvictionTime.UTC().Format(time.RFC3339) + " unless it moves or is exempted"
 		}
-		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, "ViolationDetected", "Audit",
+		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventViolationDetected, actionAudit,
 			"%s %s: %s; %s", v.Object.Kind, v.Object.Name, v.Message, when)
 		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
-			r.Recorder.Eventf(obj, store, corev1.EventTypeWarning, "ResidencyViolation", "Audit",
+			r.Recorder.Eventf(obj, store, corev1.EventTypeWarning, EventResidencyViolation, actionAudit,
 				"store %s: %s; %s", store.Name, v.Message, when)
 		}
 	}
 	wasCompliant := meta.IsStatusConditionTrue(store.Status.Conditions, v1alpha1.CompliantCondition)
 	if len(a.violations) == 0 && !wasCompliant && len(store.Status.Violations) > 0 {
-		r.Recorder.Eventf(store, nil, corev1.EventTypeNormal, "Compliant", "Audit",
+		r.Recorder.Eventf(store, nil, corev1.EventTypeNormal, EventCompliant, actionAudit,
 			"all %d governed pods and %d volumes are in %s", a.governedPods, a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions))
 	}
 }

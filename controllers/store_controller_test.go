@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -81,7 +82,8 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 	It("reports pods that ran before their store, announces and then evicts them", func() {
 		placedPod("db-fra", "audit-fra", map[string]string{"app": "db"})
 		placedPod("db-iad", "audit-iad", map[string]string{"app": "db"})
-		newStore("customer-db", v1alpha1.Enforce, 2*time.Second, "db", "audit-eu")
+		// An hour of grace: only the test clock's step, never the time the test takes, ends it.
+		newStore("customer-db", v1alpha1.Enforce, time.Hour, "db", "audit-eu")
 
 		Eventually(func(g Gomega) {
 			st := storeStatus("customer-db")(g)
@@ -95,21 +97,32 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			g.Expect(v.Location.Country).To(Equal("US"))
 			g.Expect(v.Location.Region).To(Equal("us-east-1"))
 			g.Expect(v.EvictionTime).NotTo(BeNil())
-			g.Expect(v.EvictionTime.Sub(v.Since.Time)).To(Equal(2 * time.Second))
+			g.Expect(v.EvictionTime.Sub(v.Since.Time)).To(Equal(time.Hour))
 			g.Expect(meta.IsStatusConditionFalse(st.Conditions, v1alpha1.CompliantCondition)).To(BeTrue())
 			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ReadyCondition)).To(BeTrue())
 		}).Should(Succeed())
 		Eventually(eventReasons("PersonalDataStore", "customer-db")).Should(ContainElement("ViolationDetected"))
 		Eventually(eventReasons("Pod", "db-iad")).Should(ContainElement("ResidencyViolation"))
 
-		By("evicting the pod once the grace period has passed (envtest has no kubelet, so it stays terminating)")
+		By("not evicting it before the announced time")
+		Consistently(func(g Gomega) {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-iad"}, p)).To(Succeed())
+			g.Expect(p.DeletionTimestamp).To(BeNil())
+		}, "1s").Should(Succeed())
+		Expect(eventReasons("PersonalDataStore", "customer-db")(Default)).NotTo(ContainElement("Evicted"))
+
+		By("evicting it once the grace period has passed (envtest has no kubelet, so it stays terminating)")
+		testClock.Step(time.Hour + time.Second)
+		touchPod(ns, "db-iad") // brings the store back now rather than at its real-time requeue
 		Eventually(func(g Gomega) {
 			p := &corev1.Pod{}
-			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-iad"}, p)
-			if err == nil {
-				g.Expect(p.DeletionTimestamp).NotTo(BeNil())
-			}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-iad"}, p)).To(Succeed())
+			g.Expect(p.DeletionTimestamp).NotTo(BeNil(), "the violating pod must be evicted, and it stays terminating")
 		}).Should(Succeed())
+		fra := &corev1.Pod{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-fra"}, fra)).To(Succeed())
+		Expect(fra.DeletionTimestamp).To(BeNil(), "the compliant pod must not be evicted")
 		Eventually(eventReasons("PersonalDataStore", "customer-db")).Should(ContainElement("Evicted"))
 		Eventually(func(g Gomega) {
 			st := storeStatus("customer-db")(g)
@@ -218,7 +231,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "legal-export"}},
 				Stores:   []v1alpha1.ObjectName{"reports"}, Reason: v1alpha1.LegalProcess,
 				Justification: "Subpoena 117 requires production by US counsel.", ApprovedBy: "dpo@example.com",
-				ExpiresAt: metav1.NewTime(time.Now().Add(8 * time.Second)),
+				ExpiresAt: metav1.NewTime(testClock.Now().Add(time.Hour)),
 			},
 		})).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -234,7 +247,10 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		}).Should(Succeed())
 		Eventually(eventReasons("ResidencyException", "court-order")).Should(ContainElement("ExceptionActive"))
 
-		By("expiring on time, without any other change to bring the store back")
+		By("expiring when the clock passes expiresAt")
+		testClock.Step(time.Hour + time.Second)
+		touchPod(ns, "legal-export")
+		touchException(ns, "court-order")
 		Eventually(func(g Gomega) {
 			st := storeStatus("reports")(g)
 			g.Expect(st.Exemptions).To(BeEmpty())
@@ -245,7 +261,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			cond := meta.FindStatusCondition(ex.Status.Conditions, v1alpha1.ActiveCondition)
 			g.Expect(cond).NotTo(BeNil())
 			g.Expect(cond.Reason).To(Equal(v1alpha1.ReasonExpired))
-		}, "20s").Should(Succeed())
+		}).Should(Succeed())
 		Eventually(eventReasons("ResidencyException", "court-order")).Should(ContainElement("ExceptionExpired"))
 	})
 
@@ -283,4 +299,26 @@ func eventReasons(kind, name string) func(g Gomega) []string {
 		}
 		return reasons
 	}
+}
+
+// touchPod changes a label of a pod, which brings the stores selecting it back at once: after the
+// test clock is stepped, a reconcile must not wait for its real-time requeue.
+func touchPod(namespace, name string) {
+	GinkgoHelper()
+	p := &corev1.Pod{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, p)).To(Succeed())
+	patch := client.MergeFrom(p.DeepCopy())
+	p.Labels["test.dataresidency.io/touched"] = strconv.FormatInt(time.Now().UnixNano(), 10)
+	Expect(k8sClient.Patch(ctx, p, patch)).To(Succeed())
+}
+
+// touchException changes an exception's spec without changing its meaning, so that its
+// controller looks at it again at once.
+func touchException(namespace, name string) {
+	GinkgoHelper()
+	ex := &v1alpha1.ResidencyException{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, ex)).To(Succeed())
+	patch := client.MergeFrom(ex.DeepCopy())
+	ex.Spec.Justification += "."
+	Expect(k8sClient.Patch(ctx, ex, patch)).To(Succeed())
 }

@@ -64,10 +64,10 @@ func (e *Evictor) remember(pod *corev1.Pod, now time.Time) {
 
 // enforce evicts the violating pods whose eviction time has come and returns when the store
 // should be looked at again (the next eviction time, or a retry).
-func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalDataStore, _ []v1alpha1.Violation, a *auditResult, now time.Time) time.Duration {
+func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalDataStore, violations []v1alpha1.Violation, a *auditResult, now time.Time) time.Duration {
 	var requeue time.Duration
-	for i := range a.allViolations {
-		v := &a.allViolations[i]
+	for i := range violations {
+		v := &violations[i]
 		if v.EvictionTime == nil {
 			continue
 		}
@@ -92,14 +92,14 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		case err == nil:
 			r.Evictor.remember(pod, now)
 			evictions.WithLabelValues(store.Namespace, store.Name, "evicted").Inc()
-			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, "Evicted", "Evict",
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventEvicted, actionEvict,
 				"evicted pod %s: %s; its controller recreates it on a permitted node", pod.Name, v.Message)
-			r.Recorder.Eventf(pod, store, corev1.EventTypeWarning, "Evicted", "Evict",
+			r.Recorder.Eventf(pod, store, corev1.EventTypeWarning, EventEvicted, actionEvict,
 				"evicted by store %s: %s", store.Name, v.Message)
 		case apierrors.IsNotFound(err):
 		case apierrors.IsTooManyRequests(err):
 			evictions.WithLabelValues(store.Namespace, store.Name, "blocked").Inc()
-			r.Recorder.Eventf(pod, store, corev1.EventTypeWarning, "EvictionBlocked", "Evict",
+			r.Recorder.Eventf(pod, store, corev1.EventTypeWarning, EventEvictionBlocked, actionEvict,
 				"eviction for store %s refused (a PodDisruptionBudget allows no disruption now); retrying", store.Name)
 			requeue = minPositive(requeue, evictionBlockedRetry)
 		default:

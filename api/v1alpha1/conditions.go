@@ -62,6 +62,9 @@ const (
 	// ReasonNoNodes: a Jurisdiction's labels are in line, and no node is in it; pods allowed only
 	// there stay Pending.
 	ReasonNoNodes = "NoNodes"
+	// ReasonTooManyTerms: the permitted set cannot be written as a node affinity of at most
+	// 32 terms.
+	ReasonTooManyTerms = "TooManyTerms"
 	// ReasonStoreNotFound: an exception names a store that does not exist in its namespace.
 	ReasonStoreNotFound = "StoreNotFound"
 	// ReasonJurisdictionNotFound: the spec names a Jurisdiction that does not exist.

@@ -38,12 +38,25 @@ func setSummary(conds *[]metav1.Condition, generation int64, s summary, err erro
 	set := func(t string, status metav1.ConditionStatus, reason, message string) {
 		meta.SetStatusCondition(conds, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: generation})
 	}
-	if s.stalled != nil {
-		set(v1alpha1.StalledCondition, metav1.ConditionTrue, s.stalled.reason, s.stalled.message)
-	} else {
-		meta.RemoveStatusCondition(conds, v1alpha1.StalledCondition)
-	}
+	// Set what holds, then remove the abnormal-true conditions that do not: removing first would
+	// reset their transition time, and so rewrite status, on every reconcile.
+	defer func() {
+		if s.stalled == nil {
+			meta.RemoveStatusCondition(conds, v1alpha1.StalledCondition)
+		}
+		if s.stalled != nil || (err == nil && s.reconciling == nil) {
+			meta.RemoveStatusCondition(conds, v1alpha1.ReconcilingCondition)
+		}
+	}()
 	switch {
+	case s.stalled != nil:
+		// What a person must fix comes first: retrying an error will not make the object Ready.
+		msg := s.stalled.message
+		if err != nil {
+			msg += fmt.Sprintf("; also retrying after an error: %v", err)
+		}
+		set(v1alpha1.StalledCondition, metav1.ConditionTrue, s.stalled.reason, msg)
+		set(v1alpha1.ReadyCondition, metav1.ConditionFalse, s.stalled.reason, msg)
 	case err != nil:
 		msg := fmt.Sprintf("retrying after an error: %v", err)
 		set(v1alpha1.ReconcilingCondition, metav1.ConditionTrue, v1alpha1.ReasonReconcileError, msg)
@@ -51,11 +64,7 @@ func setSummary(conds *[]metav1.Condition, generation int64, s summary, err erro
 	case s.reconciling != nil:
 		set(v1alpha1.ReconcilingCondition, metav1.ConditionTrue, s.reconciling.reason, s.reconciling.message)
 		set(v1alpha1.ReadyCondition, metav1.ConditionFalse, s.reconciling.reason, s.reconciling.message)
-	case s.stalled != nil:
-		meta.RemoveStatusCondition(conds, v1alpha1.ReconcilingCondition)
-		set(v1alpha1.ReadyCondition, metav1.ConditionFalse, s.stalled.reason, s.stalled.message)
 	default:
-		meta.RemoveStatusCondition(conds, v1alpha1.ReconcilingCondition)
 		set(v1alpha1.ReadyCondition, metav1.ConditionTrue, s.readyReason, s.readyMessage)
 	}
 }

@@ -275,6 +275,8 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(cond.Reason).To(Equal(v1alpha1.ReasonJurisdictionNotFound))
 			g.Expect(cond.Message).To(ContainSubstring("audit-moon"))
+			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.StalledCondition)).To(BeTrue(), "a person must fix it: kstatus Failed")
+			g.Expect(st.ObservedGeneration).To(BeEquivalentTo(1))
 			g.Expect(st.ViolationCount).To(BeEquivalentTo(1))
 			g.Expect(st.Violations[0].EvictionTime).To(BeNil())
 		}).Should(Succeed())
@@ -283,6 +285,36 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "orphan"}, p)).To(Succeed())
 			g.Expect(p.DeletionTimestamp).To(BeNil())
 		}, "2s").Should(Succeed())
+	})
+})
+
+var _ = Describe("A store whose selector does not compile", func() {
+	It("is Stalled and never Compliant, rather than governing nothing in silence", func() {
+		const ns = "bad-selector"
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		store := &v1alpha1.PersonalDataStore{
+			ObjectMeta: metav1.ObjectMeta{Name: "typo", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.ContactDetails},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu"},
+				// "in" is not an operator (In is): labels.Parse rejects it, the schema may not.
+				WorkloadSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "in", Values: []string{"db"}}}},
+			},
+		}
+		if err := k8sClient.Create(ctx, store); err != nil {
+			Skip("the API server rejects the selector already: " + err.Error())
+		}
+		Eventually(func(g Gomega) {
+			s := &v1alpha1.PersonalDataStore{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(store), s)).To(Succeed())
+			ready := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ReadyCondition)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(ready.Reason).To(Equal(v1alpha1.ReasonInvalidSelector))
+			g.Expect(ready.Message).To(ContainSubstring("spec.workloadSelector"))
+			g.Expect(meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.StalledCondition)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.CompliantCondition)).To(BeFalse())
+		}).Should(Succeed())
 	})
 })
 

@@ -198,7 +198,7 @@ func ruleTuples(rules []rbacv1.PolicyRule) []string {
 
 var _ = Describe("server-side dry run against the test API server", func() {
 	for _, v := range slices.Concat(chartVariants, kustomizeVariants) {
-		It("accepts every object of "+v.name+" (ServiceMonitor, cert-manager Certificate and Issuer: checked structurally only, their CRDs are not installed)", func() {
+		It("accepts every object of "+v.name+" (ServiceMonitor, PrometheusRule, cert-manager Certificate and Issuer: checked structurally only, their CRDs are not installed)", func() {
 			in := render(v)
 			warnings.take()
 			var skipped, failed []string

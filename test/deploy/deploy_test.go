@@ -572,6 +572,8 @@ var _ = Describe("the ServiceMonitor", func() {
 		Expect(endpoints[0]).To(HaveKeyWithValue("port", svc.Spec.Ports[0].Name))
 		Expect(endpoints[0]).To(HaveKeyWithValue("path", "/metrics"))
 		Expect(endpoints[0]).To(HaveKeyWithValue("scheme", "http"))
+		Expect(endpoints[0]).To(HaveKeyWithValue("honorLabels", true),
+			"the store metrics' namespace label is the store's, not the scrape target's (alerts and dashboard group by it)")
 	}
 
 	It("of the chart selects the metrics Service and its port", func() {

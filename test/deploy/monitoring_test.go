@@ -190,6 +190,9 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		out, err := run(promtool, "check", "rules", filepath.Join(dir, "rules.yaml"))
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		Expect(string(out)).To(ContainSubstring("SUCCESS: 7 rules found"))
+		Expect(string(rules)).To(ContainSubstring(`job="residency-operator-metrics-service"`),
+			"by default the controller-runtime queries select the job the chart's ServiceMonitor scrapes: the metrics Service's name")
+		Expect(render(chartVariants[0]).service("residency-operator-metrics-service")).NotTo(BeNil())
 	})
 
 	It("fires its alerts on the series they are about (promtool test rules, test/deploy/testdata/alerts_test.yaml)", func() {

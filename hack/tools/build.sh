@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl),
-# kwok and helm from the Go module proxy into a per-machine cache outside the clone, because
-# setup-envtest's binaries cannot be downloaded here. Binaries already in the cache are kept, so only
-# the first run on a machine pays (about 12 minutes on 2 cores). Prints the cache folder.
+# kwok and helm from the Go module proxy, and takes promtool out of Debian's prometheus package, into
+# a per-machine cache outside the clone, because setup-envtest's binaries cannot be downloaded here.
+# Binaries already in the cache are kept, so only the first run on a machine pays (about 12 minutes on
+# 2 cores). Prints the cache folder.
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
@@ -50,6 +51,20 @@ build kubectl k8s kubectl
 build kwok gobin kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 build helm gobin helm "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 build kustomize gobin kustomize "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+
+# promtool (test/deploy checks the chart's PrometheusRule with it) comes out of Debian's prometheus
+# package: downloaded, not installed, so no Prometheus service, user or dependencies land on the
+# machine. apt needs its package lists; a fresh machine may have none yet.
+debpromtool() {
+  local tmp; tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root prometheus >/dev/null 2>&1); then
+    apt-get update -q >/dev/null
+    (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root prometheus >/dev/null)
+  fi
+  (cd "$tmp" && dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool)
+  mv "$tmp/usr/bin/promtool" "$cache/.promtool.tmp"; rm -rf "$tmp"
+}
+build promtool debpromtool
 
 # kwok refuses to start without stages; they ship inside its module.
 if [ ! -f "$cache/kwok-stages.yaml" ]; then

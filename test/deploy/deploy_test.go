@@ -198,7 +198,7 @@ func ruleTuples(rules []rbacv1.PolicyRule) []string {
 
 var _ = Describe("server-side dry run against the test API server", func() {
 	for _, v := range slices.Concat(chartVariants, kustomizeVariants) {
-		It("accepts every object of "+v.name+" (ServiceMonitor, cert-manager Certificate and Issuer: checked structurally only, their CRDs are not installed)", func() {
+		It("accepts every object of "+v.name+" (ServiceMonitor, PrometheusRule, cert-manager Certificate and Issuer: checked structurally only, their CRDs are not installed)", func() {
 			in := render(v)
 			warnings.take()
 			var skipped, failed []string
@@ -572,6 +572,8 @@ var _ = Describe("the ServiceMonitor", func() {
 		Expect(endpoints[0]).To(HaveKeyWithValue("port", svc.Spec.Ports[0].Name))
 		Expect(endpoints[0]).To(HaveKeyWithValue("path", "/metrics"))
 		Expect(endpoints[0]).To(HaveKeyWithValue("scheme", "http"))
+		Expect(endpoints[0]).To(HaveKeyWithValue("honorLabels", true),
+			"the store metrics' namespace label is the store's, not the scrape target's (alerts and dashboard group by it)")
 	}
 
 	It("of the chart selects the metrics Service and its port", func() {

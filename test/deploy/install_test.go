@@ -55,7 +55,8 @@ var chartVariants = []variant{
 		sets: []string{"defaultJurisdictions.enabled=true"}},
 	{name: "the chart with every option, release acme in namespace compliance", release: "acme", namespace: otherNamespace, prefix: "acme-residency-operator-",
 		sets: []string{"certManager.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true", "defaultJurisdictions.enabled=true",
-			"networkPolicy.apiServer.cidrs={10.0.0.1/32}"}, certManager: true},
+			"networkPolicy.apiServer.cidrs={10.0.0.1/32}", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true",
+			"argocd.healthChecks.enabled=true"}, certManager: true},
 }
 
 var kustomizeVariants = []variant{
@@ -67,6 +68,7 @@ var kustomizeVariants = []variant{
 // installed there): their objects are checked structurally, and the server dry-run skips them.
 var absentKinds = map[schema.GroupKind]bool{
 	{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"}: true,
+	{Group: "monitoring.coreos.com", Kind: "PrometheusRule"}: true,
 	{Group: "cert-manager.io", Kind: "Certificate"}:          true,
 	{Group: "cert-manager.io", Kind: "Issuer"}:               true,
 }

@@ -7,9 +7,14 @@ export RESIDENCY_TOOLS_DIR := $(TOOLS_DIR)
 export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 
 CONTROLLER_GEN ?= go tool controller-gen
-# Packages whose tests start a real kube-apiserver (Ginkgo + envtest); run verbosely so the output
-# shows the specs that ran.
-ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./test/e2e/... ./test/deploy/...
+GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
+# The one list of packages whose tests start a real kube-apiserver (Ginkgo + envtest); run
+# verbosely so the output shows the specs that ran. Every other package is pure.
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
+	./test/e2e/... ./test/deploy/...
+# The Ginkgo suites' entry points, and the tests that start a control plane of their own: `make
+# unit` skips them and runs the pure tests that sit beside them.
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 
@@ -37,15 +42,18 @@ generate: ## Generate deepcopy functions.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
 .PHONY: verify-generated
-verify-generated: ## Fail when generated files are out of date with the code (and bring them up to date).
-	@before=$$(find $(GENERATED) -type f 2>/dev/null | sort | xargs -r sha256sum || true); \
-	$(MAKE) -s manifests generate; \
-	after=$$(find $(GENERATED) -type f 2>/dev/null | sort | xargs -r sha256sum || true); \
-	if [ "$$before" != "$$after" ]; then \
-	  echo "generated files were out of date with the code; 'make manifests generate' has now updated them:"; \
-	  diff <(echo "$$before") <(echo "$$after") || true; \
-	  echo "commit the regenerated files"; exit 1; \
-	fi; echo "generated files are up to date"
+verify-generated: ## Fail when generated files (CRDs, RBAC, deepcopy, webhooks, chart copies) are out of date; changes nothing.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$$tmp" 2>/dev/null || true; \
+	$(MAKE) -s -C "$$tmp" manifests generate >/dev/null; \
+	stale=0; for path in $(GENERATED); do \
+	  if ! diff -r "$$path" "$$tmp/$$path" >/dev/null 2>&1; then echo "out of date: $$path"; diff -r "$$path" "$$tmp/$$path" | head -20; stale=1; fi; \
+	done; \
+	if [ $$stale = 1 ]; then echo "generated files are out of date with the code: run 'make manifests generate' and commit the result"; exit 1; fi; \
+	echo "generated files are up to date"
+
+.PHONY: verify
+verify: verify-generated verify-fmt vet ## Every check that fails without changing the tree: generated files, gofmt, go vet.
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -63,9 +71,20 @@ verify-fmt:
 tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) (once per machine).
 	@bash hack/tools/build.sh >/dev/null
 
+.PHONY: unit
+unit: ## Run the pure tests only (engine, catalog, CLI, ...): no control plane, no tool cache, seconds.
+	go test -count=1 -skip '$(CLUSTER_TESTS)' ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) and the workflow linter.
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	@bash hack/tools/build.sh golangci-lint >/dev/null
+
 .PHONY: test
-test: tools verify-generated verify-fmt vet ## Run every test: unit, envtest (real kube-apiserver) and e2e.
-	go test -count=1 $$(go list ./... | grep -v -e /api/ -e /controllers -e /internal/webhook -e /test/e2e -e /test/deploy)
+test: tools verify ## Run every test: unit, envtest (real kube-apiserver) and e2e.
+	go test -count=1 $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: bench

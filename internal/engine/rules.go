@@ -163,10 +163,10 @@ func volumeFindings(c *Context, name string, req Requirement, terms []corev1.Nod
 			"the claim is pre-bound to PersistentVolume %q, which does not exist, so its location is unknown; %s. Fix: create the volume first, or remove spec.volumeName",
 			name, req)}}, nil
 	}
-	places, ok := VolumePlaces(pv, c.Matchers, c.nodeByName)
+	places, ok := VolumePlaces(pv, c.Provider, c.Matchers, c.nodeByName)
 	if !ok {
 		return []Finding{{Reason: VolumeLocationUnknown, Severity: Breach, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
-			"PersistentVolume %q has no known location (no region or zone label, no node affinity on region, zone or hostname); %s. Fix: label the volume with %s",
+			"PersistentVolume %q: its location is unknown (no region or zone label, no node affinity on region, zone or hostname); %s. Fix: label the volume with %s",
 			name, req, RegionLabel)}}, nil
 	}
 	for _, place := range places {
@@ -215,16 +215,43 @@ func storageFindings(claim *ClaimFacts, c *Context, req Requirement, terms []cor
 	if len(class.AllowedTopologies) == 0 {
 		return notConfined("StorageClass %q binds Immediate without allowedTopologies, so the provisioner may create the volume in any region.", class.Name), nil
 	}
-	places, ok := TopologyPlaces(class.AllowedTopologies, c.Matchers, c.nodeByName)
+	// The provisioner says which cloud the volume is in, which locates region names that
+	// several clouds share; else the cloud the context knows (--provider, the cluster's nodes).
+	provider := c.Provider
+	if p, ok := catalog.ProviderOfDriver(class.Provisioner); ok {
+		provider = p
+	}
+	places, ok := TopologyPlaces(class.AllowedTopologies, provider, c.Matchers, c.nodeByName)
 	if !ok {
 		return notConfined("StorageClass %q binds Immediate and its allowedTopologies name no region or zone the operator can locate.", class.Name), nil
 	}
 	for _, place := range places {
 		if !NodePermitted(place, terms) {
-			return notConfined("StorageClass %q binds Immediate and its allowedTopologies include %s, outside the permitted jurisdictions.", class.Name, Describe(place)), nil
+			return notConfined("StorageClass %q binds Immediate and its allowedTopologies include %s, outside the permitted jurisdictions%s.",
+				class.Name, Describe(place), sharedRegionHint(place, class.Provisioner)), nil
 		}
 	}
 	return nil, nil
+}
+
+// sharedRegionHint explains a place whose region several clouds use for different countries, so
+// that its country is unknown: which clouds, and how to say which one is meant.
+func sharedRegionHint(place *corev1.Node, provisioner string) string {
+	region := place.Labels[RegionLabel]
+	if region == "" || place.Labels[v1alpha1.CountryLabel] != "" {
+		return ""
+	}
+	var at []string
+	for _, p := range catalog.Providers() {
+		if r, ok := catalog.Lookup(p, region); ok {
+			at = append(at, fmt.Sprintf("%s at %s", r.Country, p))
+		}
+	}
+	if len(at) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (region %s is %s, and provisioner %q does not say which cloud it is: use the cloud's CSI provisioner, run `kubectl residency check --provider`, or add the region to a Jurisdiction's regions)",
+		region, strings.Join(at, ", "), provisioner)
 }
 
 // nodeByName resolves a hostname in volume topology; a node that cannot be found has no place.

@@ -48,6 +48,15 @@ func LocationOf(region, zone string) (NodeLocation, bool) {
 	return loc, true
 }
 
+// providerLocationOf is LocationOf in one cloud's catalog when provider is known.
+func providerLocationOf(provider catalog.Provider, region, zone string) (NodeLocation, bool) {
+	if provider == "" {
+		return LocationOf(region, zone)
+	}
+	loc := ProviderLocation(provider, region, zone)
+	return loc, loc.Region != ""
+}
+
 // PlaceOf is a node stand-in: the labels a node at loc would carry, so that "is this volume or
 // region permitted?" is answered by the same NodePermitted as pods, never a second implementation.
 func PlaceOf(loc NodeLocation, matchers []*JurisdictionMatcher) *corev1.Node {
@@ -67,14 +76,37 @@ func PlaceOf(loc NodeLocation, matchers []*JurisdictionMatcher) *corev1.Node {
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: l}}
 }
 
+// VolumeProvider returns the cloud a PersistentVolume is in, when its CSI driver or in-tree
+// source says so.
+func VolumeProvider(pv *corev1.PersistentVolume) catalog.Provider {
+	src := &pv.Spec.PersistentVolumeSource
+	switch {
+	case src.CSI != nil:
+		p, _ := catalog.ProviderOfDriver(src.CSI.Driver)
+		return p
+	case src.AWSElasticBlockStore != nil:
+		return catalog.AWS
+	case src.GCEPersistentDisk != nil:
+		return catalog.GoogleCloud
+	case src.AzureDisk != nil, src.AzureFile != nil:
+		return catalog.Azure
+	}
+	return ""
+}
+
 // VolumePlaces returns where a PersistentVolume may be: one place for PV topology labels, else
 // one per value its node affinity allows (a hostname resolves to that node through nodeByName).
-// ok is false when the volume's location cannot be told, which callers treat as a violation.
-func VolumePlaces(pv *corev1.PersistentVolume, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) (places []*corev1.Node, ok bool) {
+// Region names are located in the cloud the volume's driver belongs to, else in provider (the
+// cloud the cluster is known to run in, or ""). ok is false when the volume's location cannot be
+// told, which callers treat as a violation.
+func VolumePlaces(pv *corev1.PersistentVolume, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) (places []*corev1.Node, ok bool) {
+	if p := VolumeProvider(pv); p != "" {
+		provider = p
+	}
 	region := firstNonEmpty(pv.Labels[RegionLabel], pv.Labels[LegacyRegionLabel])
 	zone := firstNonEmpty(pv.Labels[ZoneLabel], pv.Labels[LegacyZoneLabel])
 	if region != "" || zone != "" {
-		loc, known := LocationOf(region, zone)
+		loc, known := providerLocationOf(provider, region, zone)
 		if !known {
 			return nil, false
 		}
@@ -84,7 +116,7 @@ func VolumePlaces(pv *corev1.PersistentVolume, matchers []*JurisdictionMatcher, 
 		return nil, false
 	}
 	for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
-		termPlaces, termOK := termPlaces(term.MatchExpressions, matchers, nodeByName)
+		termPlaces, termOK := termPlaces(term.MatchExpressions, provider, matchers, nodeByName)
 		if !termOK {
 			return nil, false
 		}
@@ -95,7 +127,7 @@ func VolumePlaces(pv *corev1.PersistentVolume, matchers []*JurisdictionMatcher, 
 
 // termPlaces returns the places one node selector term (or one allowedTopologies term) allows:
 // the values of its first In expression on a hostname, region or zone key.
-func termPlaces(exprs []corev1.NodeSelectorRequirement, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) ([]*corev1.Node, bool) {
+func termPlaces(exprs []corev1.NodeSelectorRequirement, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) ([]*corev1.Node, bool) {
 	for _, e := range exprs {
 		if e.Operator != corev1.NodeSelectorOpIn || len(e.Values) == 0 {
 			continue
@@ -119,7 +151,7 @@ func termPlaces(exprs []corev1.NodeSelectorRequirement, matchers []*Jurisdiction
 				if isZone {
 					region, zone = "", v
 				}
-				loc, known := LocationOf(region, zone)
+				loc, known := providerLocationOf(provider, region, zone)
 				if !known {
 					return nil, false
 				}
@@ -131,16 +163,17 @@ func termPlaces(exprs []corev1.NodeSelectorRequirement, matchers []*Jurisdiction
 	return nil, false
 }
 
-// TopologyPlaces returns the places a StorageClass's allowedTopologies permit a provisioner to
-// use; ok is false when a term names no region, zone or host the operator can place.
-func TopologyPlaces(terms []corev1.TopologySelectorTerm, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) ([]*corev1.Node, bool) {
+// TopologyPlaces returns the places a StorageClass's allowedTopologies permit a provisioner of
+// cloud provider ("" when unknown) to use; ok is false when a term names no region, zone or host
+// the operator can place.
+func TopologyPlaces(terms []corev1.TopologySelectorTerm, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) ([]*corev1.Node, bool) {
 	var places []*corev1.Node
 	for _, t := range terms {
 		exprs := make([]corev1.NodeSelectorRequirement, 0, len(t.MatchLabelExpressions))
 		for _, e := range t.MatchLabelExpressions {
 			exprs = append(exprs, corev1.NodeSelectorRequirement{Key: e.Key, Operator: corev1.NodeSelectorOpIn, Values: e.Values})
 		}
-		p, ok := termPlaces(exprs, matchers, nodeByName)
+		p, ok := termPlaces(exprs, provider, matchers, nodeByName)
 		if !ok {
 			return nil, false
 		}

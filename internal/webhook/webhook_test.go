@@ -80,7 +80,7 @@ func expectForbidden(err error, substrings ...string) {
 var _ = Describe("Residency webhooks", Ordered, func() {
 	BeforeAll(func() {
 		for _, j := range []*v1alpha1.Jurisdiction{
-			{ObjectMeta: metav1.ObjectMeta{Name: "eu"}, Spec: v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"DE", "FR", "NL"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "eu"}, Spec: v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"DE", "FR", "IE", "NL"}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "us"}, Spec: v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"US"}}},
 		} {
 			Expect(k8sClient.Create(ctx, j)).To(Succeed())
@@ -188,14 +188,18 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 	Context("volumes", func() {
 		BeforeAll(func() {
 			immediate, wffc := storagev1.VolumeBindingImmediate, storagev1.VolumeBindingWaitForFirstConsumer
-			topology := func(region string) []corev1.TopologySelectorTerm {
-				return []corev1.TopologySelectorTerm{{MatchLabelExpressions: []corev1.TopologySelectorLabelRequirement{{Key: corev1.LabelTopologyRegion, Values: []string{region}}}}}
+			topology := func(regions ...string) []corev1.TopologySelectorTerm {
+				return []corev1.TopologySelectorTerm{{MatchLabelExpressions: []corev1.TopologySelectorLabelRequirement{{Key: corev1.LabelTopologyRegion, Values: regions}}}}
 			}
 			for _, sc := range []*storagev1.StorageClass{
 				{ObjectMeta: metav1.ObjectMeta{Name: "immediate-anywhere"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &immediate},
 				{ObjectMeta: metav1.ObjectMeta{Name: "immediate-us"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &immediate, AllowedTopologies: topology("us-east-1")},
 				{ObjectMeta: metav1.ObjectMeta{Name: "immediate-eu"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &immediate, AllowedTopologies: topology("eu-central-1")},
 				{ObjectMeta: metav1.ObjectMeta{Name: "wait"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &wffc},
+				// eu-west-1 is Ireland at AWS and London at Alibaba: the provisioner says which.
+				{ObjectMeta: metav1.ObjectMeta{Name: "aws-regional"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &immediate, AllowedTopologies: topology("eu-west-1", "eu-central-1")},
+				{ObjectMeta: metav1.ObjectMeta{Name: "alibaba-london"}, Provisioner: "diskplugin.csi.alibabacloud.com", VolumeBindingMode: &immediate, AllowedTopologies: topology("eu-west-1")},
+				{ObjectMeta: metav1.ObjectMeta{Name: "unknown-cloud"}, Provisioner: "disk.example.com", VolumeBindingMode: &immediate, AllowedTopologies: topology("eu-west-1")},
 			} {
 				Expect(k8sClient.Create(ctx, sc)).To(Succeed())
 			}
@@ -241,6 +245,12 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 		It("admits claims whose StorageClass stays inside, or waits for the pod", func() {
 			Expect(k8sClient.Create(ctx, claim("data-c", "immediate-eu", ""))).To(Succeed())
 			Expect(k8sClient.Create(ctx, claim("data-d", "wait", ""))).To(Succeed())
+		})
+		It("locates a region two clouds share through the StorageClass's provisioner", func() {
+			Expect(k8sClient.Create(ctx, claim("data-aws", "aws-regional", ""))).To(Succeed(), "AWS eu-west-1 is Ireland")
+			expectForbidden(k8sClient.Create(ctx, claim("data-alibaba", "alibaba-london", "")), "region eu-west-1", "country GB")
+			expectForbidden(k8sClient.Create(ctx, claim("data-unknown", "unknown-cloud", "")), "region eu-west-1", "IE at aws", "GB at alibaba",
+				`provisioner "disk.example.com" does not say which cloud`)
 		})
 		It("denies a claim pre-bound to a volume outside the permitted regions, or of unknown location", func() {
 			expectForbidden(k8sClient.Create(ctx, claim("data-e", "", "pv-us")), "spec.volumeName", `"pv-us"`, "region us-east-1")

@@ -338,3 +338,37 @@ func TestRulesAreComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedRegionNames: eu-west-1 is Ireland at AWS and London at Alibaba. The StorageClass's
+// provisioner says which, else --provider; with neither, the claim is refused, saying how to tell.
+func TestSharedRegionNames(t *testing.T) {
+	class := func(name, provisioner string) string {
+		return "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: " + name + "}\nprovisioner: " + provisioner +
+			"\nvolumeBindingMode: Immediate\nallowedTopologies:\n- matchLabelExpressions:\n  - {key: topology.kubernetes.io/region, values: [eu-west-1, eu-central-1]}\n"
+	}
+	tests := []struct {
+		name     string
+		class    string
+		provider catalog.Provider
+		want     []string
+		message  string
+	}{
+		{"AWS's regional class", class("regional", "ebs.csi.aws.com"), "", nil, ""},
+		{"AWS's in-tree provisioner", class("regional", "kubernetes.io/aws-ebs"), "", nil, ""},
+		{"Alibaba's London", class("regional", "diskplugin.csi.alibabacloud.com"), "", []string{"error RES004 PersistentVolumeClaim shop/c"}, "country GB"},
+		{"an unknown provisioner", class("regional", "disk.example.com"), "", []string{"error RES004 PersistentVolumeClaim shop/c"},
+			`region eu-west-1 is IE at aws, GB at alibaba, and provisioner "disk.example.com" does not say which cloud it is`},
+		{"an unknown provisioner with --provider aws", class("regional", "disk.example.com"), catalog.AWS, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCheck(t, policies+"---\n"+tt.class+"---\n"+claim("c", "{store: db}", "storageClassName: regional"), Options{Provider: tt.provider})
+			if diff := cmp.Diff(tt.want, summary(res.Findings)); diff != "" {
+				t.Fatalf("findings (-want +got):\n%s\n%v", diff, res.Findings)
+			}
+			if tt.message != "" && !strings.Contains(res.Findings[0].Message, tt.message) {
+				t.Errorf("message %q lacks %q", res.Findings[0].Message, tt.message)
+			}
+		})
+	}
+}

@@ -68,7 +68,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 
 	step("Starting a local control plane with kwok nodes in 7 cloud regions and an on-prem site (logs: %s)", logPath)
 	cluster, err := localcluster.Start(ctx, localcluster.Options{

@@ -558,7 +558,7 @@ func affCheck(t *testing.T, tc affCase) bool {
 		// Pruning may only drop nodes that claim two disjoint jurisdictions, which the operator
 		// never labels; without pruning the terms mean exactly the requirement.
 		permitted, holds := NodePermitted(n, terms), affRequirementHolds(tc.req, n)
-		if (permitted && !holds) || (permitted != holds && !(tc.prune && affClaimsDisjoint(n))) {
+		if (permitted && !holds) || (permitted != holds && (!tc.prune || !affClaimsDisjoint(n))) {
 			t.Fatalf("NodePermitted(%v) = %v, but the requirement %v says %v; terms %s",
 				n.Labels, permitted, tc.req, holds, permTermsString(terms))
 		}

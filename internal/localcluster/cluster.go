@@ -289,7 +289,7 @@ func (c *Cluster) WaitForWebhookServer(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("webhook server at %s did not answer: %w (last error: %v)", addr, ctx.Err(), err)
+			return fmt.Errorf("webhook server at %s did not answer: %w (last error: %w)", addr, ctx.Err(), err)
 		case <-tick.C:
 		}
 	}

@@ -47,7 +47,7 @@ func startCmd(name string, cmd *exec.Cmd, out *lineWriter) (*child, error) {
 func (c *child) exited() error {
 	select {
 	case <-c.done:
-		return fmt.Errorf("%s exited early: %v (its output is in the cluster log)", c.name, c.err)
+		return fmt.Errorf("%s exited early: %w (its output is in the cluster log)", c.name, c.err)
 	default:
 		return nil
 	}

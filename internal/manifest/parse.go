@@ -268,7 +268,7 @@ func cleanJSONError(err error) error {
 	}
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
-		return fmt.Errorf("invalid document: %v", syntaxErr)
+		return fmt.Errorf("invalid document: %w", syntaxErr)
 	}
 	return err
 }

@@ -129,7 +129,10 @@ func podCreateLatency(b *testing.B, http2 bool) {
 	go func() { mgrDone <- mgr.Start(ctx) }()
 	b.Cleanup(func() {
 		cancel()
-		<-mgrDone // the manager stops before the cluster (cleanups run last-in, first-out)
+		// The manager stops before the cluster (cleanups run last-in, first-out).
+		if err := <-mgrDone; err != nil {
+			b.Log("manager: ", err)
+		}
 	})
 	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
 	defer waitCancel()

@@ -124,7 +124,7 @@ func readReview(r *http.Request, body *bytes.Buffer) (int32, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return http.StatusBadRequest, errors.New("the request has no body")
 	}
-	defer r.Body.Close()
+	defer func() { _ = r.Body.Close() }()
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return http.StatusBadRequest, fmt.Errorf("content type %q: want application/json", r.Header.Get("Content-Type"))
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,7 +27,8 @@ var _ = Describe("kubectl residency against a live cluster", Ordered, func() {
 		cmd := exec.Command(plugin, append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
 		out, err := cmd.CombinedOutput()
 		code := 0
-		if exitErr, ok := err.(*exec.ExitError); ok {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
 			code = exitErr.ExitCode()
 		} else if err != nil {
 			Fail(fmt.Sprintf("running kubectl-residency: %v", err))

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -90,7 +89,7 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	s.readyReason, s.readyMessage = v1alpha1.ReasonResolved, "the selector and every store it names are in force"
 	if _, ok := engine.SelectorFor(&ex.Spec.Selector); !ok {
 		s.stalled = &blocker{v1alpha1.ReasonInvalidSelector, fmt.Sprintf("spec.selector is empty or does not compile (%s), so the exception exempts nothing; fix the selector", selectorError(&ex.Spec.Selector))}
-	} else if missing, err := r.missingStores(ctx, ex); err != nil {
+	} else if missing, err := missingObjects(ctx, r.Client, ex.Namespace, ex.Spec.Stores, func() client.Object { return &v1alpha1.PersonalDataStore{} }); err != nil {
 		return ctrl.Result{}, err
 	} else if len(missing) > 0 {
 		s.stalled = &blocker{v1alpha1.ReasonStoreNotFound, fmt.Sprintf("PersonalDataStore %s not found in namespace %s: the exception lifts nothing for it; fix spec.stores", strings.Join(missing, ", "), ex.Namespace)}
@@ -101,21 +100,6 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	status.ExemptedObjects = exempted
 	return ctrl.Result{RequeueAfter: next}, nil
-}
-
-// missingStores returns the stores the exception names that do not exist in its namespace.
-func (r *ExceptionReconciler) missingStores(ctx context.Context, ex *v1alpha1.ResidencyException) ([]string, error) {
-	var missing []string
-	for _, name := range ex.Spec.Stores {
-		err := r.Get(ctx, client.ObjectKey{Namespace: ex.Namespace, Name: string(name)}, &v1alpha1.PersonalDataStore{})
-		switch {
-		case apierrors.IsNotFound(err):
-			missing = append(missing, string(name))
-		case err != nil:
-			return nil, fmt.Errorf("getting store %s: %w", name, err)
-		}
-	}
-	return missing, nil
 }
 
 // countExempted counts the pods and claims the exception's selector matches while it is active.

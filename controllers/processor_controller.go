@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -60,13 +59,9 @@ func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	status.Stores = status.Stores[:min(len(status.Stores), maxListedProcessorStores)]
-	var missing []string
-	for _, j := range p.Spec.Jurisdictions {
-		if err := r.Get(ctx, client.ObjectKey{Name: string(j)}, &v1alpha1.Jurisdiction{}); apierrors.IsNotFound(err) {
-			missing = append(missing, string(j))
-		} else if err != nil {
-			return ctrl.Result{}, fmt.Errorf("getting jurisdiction %s: %w", j, err)
-		}
+	missing, err := missingObjects(ctx, r.Client, "", p.Spec.Jurisdictions, func() client.Object { return &v1alpha1.Jurisdiction{} })
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	s.readyReason = v1alpha1.ReasonResolved
 	s.readyMessage = fmt.Sprintf("processes in %s; named by %d stores", joinNames(p.Spec.Jurisdictions), len(stores.Items))

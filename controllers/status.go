@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -109,6 +110,24 @@ func toMap(v any) (map[string]any, error) {
 	out := map[string]any{}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, fmt.Errorf("decoding status: %w", err)
+	}
+	return out, nil
+}
+
+// missingObjects returns the names, among names, of the objects that do not exist (in namespace, "" for
+// cluster-scoped kinds): the Jurisdictions a store or processor names, the stores an exception
+// names. newObj makes an empty object of the kind.
+func missingObjects[T ~string](ctx context.Context, c client.Reader, namespace string, names []T, newObj func() client.Object) ([]string, error) {
+	var out []string
+	for _, name := range names {
+		obj := newObj()
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: string(name)}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, string(name))
+		case err != nil:
+			return nil, fmt.Errorf("getting %T %s: %w", obj, name, err)
+		}
 	}
 	return out, nil
 }

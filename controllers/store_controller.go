@@ -121,7 +121,7 @@ func (r *StoreReconciler) resolve(ctx context.Context, store *v1alpha1.PersonalD
 		run.stalled = &blocker{v1alpha1.ReasonTooManyTerms, err.Error()}
 		return nil
 	}
-	missing, err := r.missingJurisdictions(ctx, store)
+	missing, err := missingObjects(ctx, r.Client, "", store.Spec.AllowedJurisdictions, func() client.Object { return &v1alpha1.Jurisdiction{} })
 	if err != nil {
 		return err
 	}
@@ -175,21 +175,6 @@ func (r *StoreReconciler) checkSharing(ctx context.Context, store *v1alpha1.Pers
 	}
 	r.setProcessorStatus(store, &run.status, processors.findings, egressConflict)
 	return nil
-}
-
-// missingJurisdictions returns the allowed jurisdictions that do not exist.
-func (r *StoreReconciler) missingJurisdictions(ctx context.Context, store *v1alpha1.PersonalDataStore) ([]string, error) {
-	var missing []string
-	for _, name := range store.Spec.AllowedJurisdictions {
-		err := r.Get(ctx, client.ObjectKey{Name: string(name)}, &v1alpha1.Jurisdiction{})
-		switch {
-		case apierrors.IsNotFound(err):
-			missing = append(missing, string(name))
-		case err != nil:
-			return nil, fmt.Errorf("getting jurisdiction %s: %w", name, err)
-		}
-	}
-	return missing, nil
 }
 
 // trackViolations returns the audit's violations, each with when it was first seen (carried over

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -171,11 +172,39 @@ var kindStates = map[string][]healthState{
 	},
 }
 
-// readHealthScript reads the chart's script for a kind.
+// renderedHealth holds the scripts the chart renders, by kind: what Argo CD runs.
+var renderedHealth = map[string]string{}
+
+// readHealthScript returns the chart's rendered script for a kind: health/common.lua, then the
+// kind's part.
 func readHealthScript(kind string) string {
-	b, err := os.ReadFile(filepath.Join(repoRoot, healthDir, kind+".lua"))
+	GinkgoHelper()
+	if len(renderedHealth) == 0 {
+		out, err := helmTemplate("residency-operator", systemNamespace, "argocd.healthChecks.enabled=true")
+		Expect(err).NotTo(HaveOccurred())
+		objs, err := parseObjects(out)
+		Expect(err).NotTo(HaveOccurred())
+		cms := (&install{objects: objs}).all("", "ConfigMap")
+		Expect(cms).To(HaveLen(1))
+		data, _, err := unstructured.NestedStringMap(cms[0].Object, "data")
+		Expect(err).NotTo(HaveOccurred())
+		for key, script := range data {
+			renderedHealth[strings.TrimPrefix(key, "resource.customizations.health.dataresidency.io_")] = script
+		}
+	}
+	script, ok := renderedHealth[kind]
+	Expect(ok).To(BeTrue(), "no rendered health check for %s", kind)
+	return script
+}
+
+// healthSource reads the chart's files for a kind's script: the shared part, then the kind's.
+func healthSource(kind string) string {
+	GinkgoHelper()
+	common, err := os.ReadFile(filepath.Join(repoRoot, healthDir, "common.lua"))
 	Expect(err).NotTo(HaveOccurred())
-	return string(b)
+	part, err := os.ReadFile(filepath.Join(repoRoot, healthDir, kind+".lua"))
+	Expect(err).NotTo(HaveOccurred())
+	return string(common) + string(part)
 }
 
 // runHealth runs a health script on an object as Argo CD does.
@@ -389,7 +418,7 @@ var _ = Describe("Argo CD health checks (charts/residency-operator/health, run w
 		Expect(err).NotTo(HaveOccurred())
 		want := map[string]string{}
 		for _, hk := range healthKinds {
-			want["resource.customizations.health.dataresidency.io_"+hk.kind] = readHealthScript(hk.kind)
+			want["resource.customizations.health.dataresidency.io_"+hk.kind] = healthSource(hk.kind)
 		}
 		Expect(data).To(Equal(want))
 		Expect(k8sClient.Create(ctx, cms[0], client.DryRunAll)).To(Succeed())

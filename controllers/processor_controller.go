@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 const maxListedProcessorStores = 100
@@ -64,7 +65,7 @@ func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	s.readyReason = v1alpha1.ReasonResolved
-	s.readyMessage = fmt.Sprintf("processes in %s; named by %d stores", joinNames(p.Spec.Jurisdictions), len(stores.Items))
+	s.readyMessage = fmt.Sprintf("processes in %s; named by %d stores", engine.Names(p.Spec.Jurisdictions), len(stores.Items))
 	if len(missing) > 0 {
 		s.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.jurisdictions", strings.Join(missing, ", "))}
 	}

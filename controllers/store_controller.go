@@ -217,7 +217,7 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 	conds := &run.status.Conditions
 	setSummary(conds, store.Generation, summary{
 		readyReason:  v1alpha1.ReasonResolved,
-		readyMessage: fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", joinNames(store.Spec.AllowedJurisdictions), engine.ModeOf(store)),
+		readyMessage: fmt.Sprintf("allowed jurisdictions %s resolved; enforcement %s", engine.Names(store.Spec.AllowedJurisdictions), engine.ModeOf(store)),
 		stalled:      run.stalled,
 	}, err)
 	compliant := func(status metav1.ConditionStatus, reason, message string) {
@@ -236,7 +236,7 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 		}
 	case len(run.violations) > 0:
 		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations",
-			len(run.violations), a.governedPods+a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)))
+			len(run.violations), a.governedPods+a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions)))
 	case len(run.status.ProcessorFindings) > 0:
 		names := make([]string, 0, len(run.status.ProcessorFindings))
 		for _, f := range run.status.ProcessorFindings {
@@ -245,7 +245,7 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 		compliant(metav1.ConditionFalse, v1alpha1.ReasonProcessorFindings, fmt.Sprintf("processors %s fail the sharing checks; see status.processorFindings", strings.Join(names, ", ")))
 	default:
 		compliant(metav1.ConditionTrue, v1alpha1.ReasonAllCompliant, fmt.Sprintf("%d pods and %d volumes, all in %s or exempted",
-			a.governedPods, a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions)))
+			a.governedPods, a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions)))
 	}
 }
 
@@ -313,7 +313,7 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, run *store
 	wasCompliant := meta.IsStatusConditionTrue(store.Status.Conditions, v1alpha1.CompliantCondition)
 	if len(a.violations) == 0 && !wasCompliant && len(store.Status.Violations) > 0 {
 		r.Recorder.Eventf(store, nil, corev1.EventTypeNormal, EventCompliant, actionAudit,
-			"all %d governed pods and %d volumes are in %s", a.governedPods, a.governedVolumes, joinNames(store.Spec.AllowedJurisdictions))
+			"all %d governed pods and %d volumes are in %s", a.governedPods, a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions))
 	}
 }
 
@@ -322,14 +322,6 @@ func violationKey(v v1alpha1.Violation) string {
 }
 
 func objectKey(kind, name string) string { return kind + "/" + name }
-
-func joinNames(names []v1alpha1.JurisdictionName) string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = string(n)
-	}
-	return "[" + strings.Join(out, " ") + "]"
-}
 
 // minPositive returns the smaller of two durations, ignoring values that are not positive.
 func minPositive(a, b time.Duration) time.Duration {

@@ -22,7 +22,7 @@ func ProcessorProblem(store *v1alpha1.PersonalDataStoreSpec, p *v1alpha1.DataPro
 	}) {
 		return &v1alpha1.ProcessorFinding{Processor: p.Name, Reason: v1alpha1.JurisdictionNotPermitted,
 			Message: fmt.Sprintf("DataProcessor %s processes in %s, none of the store's allowed jurisdictions %s: use a processor in a permitted jurisdiction or stop sharing with it",
-				p.Name, joinJurisdictions(p.Spec.Jurisdictions), joinJurisdictions(store.AllowedJurisdictions))}
+				p.Name, Names(p.Spec.Jurisdictions), Names(store.AllowedJurisdictions))}
 	}
 	var missing []string
 	for _, c := range store.DataCategories {
@@ -38,7 +38,8 @@ func ProcessorProblem(store *v1alpha1.PersonalDataStoreSpec, p *v1alpha1.DataPro
 	return nil
 }
 
-func joinJurisdictions(names []v1alpha1.JurisdictionName) string {
+// Names lists names for a message, such as "[eu us]".
+func Names[T ~string](names []T) string {
 	s := make([]string, len(names))
 	for i, n := range names {
 		s[i] = string(n)

@@ -167,7 +167,7 @@ func (c *checker) checkException(obj *manifest.Object, e *v1alpha1.ResidencyExce
 	if !e.Spec.ExpiresAt.IsZero() && !now.Before(e.Spec.ExpiresAt.Time) {
 		c.report(obj, RuleExceptionExpired, Warning,
 			"the exception expired at %s and exempts nothing any more; objects it covered are checked against store(s) %s again. Fix: remove it, or renew it with a new expiresAt and a new approval",
-			e.Spec.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"), joinNames(e.Spec.Stores))
+			e.Spec.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"), strings.Trim(engine.Names(e.Spec.Stores), "[]"))
 	} else if e.Spec.ExpiresAt.IsZero() {
 		c.report(obj, RuleInvalidPolicy, Error, "spec.expiresAt is missing: an exception without an end is a policy change. Fix: set expiresAt")
 	}
@@ -201,12 +201,4 @@ func selectorProblem(sel *metav1.LabelSelector, consequence string) string {
 		return fmt.Sprintf("is invalid (%v); %s. Fix: correct the selector", err, consequence)
 	}
 	return ""
-}
-
-func joinNames(names []v1alpha1.ObjectName) string {
-	s := make([]string, len(names))
-	for i, n := range names {
-		s[i] = string(n)
-	}
-	return strings.Join(s, ", ")
 }

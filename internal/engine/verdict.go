@@ -139,11 +139,13 @@ type PodFacts struct {
 	// NodeSelector and Affinity (required node affinity only is read) as the pod has them.
 	NodeSelector map[string]string
 	Affinity     *corev1.Affinity
+	// Tolerations decide which tainted nodes a replacement could run on (PlaceableOn).
+	Tolerations []corev1.Toleration
 }
 
 // FactsOf reads the placement facts of a pod spec and its labels.
 func FactsOf(labels map[string]string, spec *corev1.PodSpec) PodFacts {
-	return PodFacts{Labels: labels, NodeName: spec.NodeName, NodeSelector: spec.NodeSelector, Affinity: spec.Affinity}
+	return PodFacts{Labels: labels, NodeName: spec.NodeName, NodeSelector: spec.NodeSelector, Affinity: spec.Affinity, Tolerations: spec.Tolerations}
 }
 
 func (f *PodFacts) spec() *corev1.PodSpec {

@@ -19,6 +19,9 @@ const (
 	EventEvicted = "Evicted"
 	// EventEvictionBlocked: a PodDisruptionBudget refused an eviction; it is retried.
 	EventEvictionBlocked = "EvictionBlocked"
+	// EventEvictionHeld: a violating pod is not evicted because no Ready, schedulable node is
+	// permitted for its replacement; it is evicted once one appears.
+	EventEvictionHeld = "EvictionHeld"
 	// EventExceptionActive and EventExceptionExpired announce an exception's window.
 	EventExceptionActive  = "ExceptionActive"
 	EventExceptionExpired = "ExceptionExpired"

@@ -40,10 +40,15 @@ var (
 		Name: "residency_store_compliant",
 		Help: "1 when a store is compliant, 0 when it is not.",
 	}, []string{"namespace", "store"})
+	// evictionsHeld is above zero while a store holds evictions that would not help.
+	evictionsHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "residency_evictions_held",
+		Help: "Violating pods past their eviction time that are not evicted because no Ready, schedulable node is permitted for them.",
+	}, []string{"namespace", "store"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(storeViolations, storeGoverned, storeCompliant, evictions)
+	metrics.Registry.MustRegister(storeViolations, storeGoverned, storeCompliant, evictions, evictionsHeld)
 }
 
 func recordStoreMetrics(store *v1alpha1.PersonalDataStore, status v1alpha1.PersonalDataStoreStatus) {
@@ -56,11 +61,13 @@ func recordStoreMetrics(store *v1alpha1.PersonalDataStore, status v1alpha1.Perso
 		compliant = 1
 	}
 	storeCompliant.WithLabelValues(store.Namespace, store.Name).Set(compliant)
+	evictionsHeld.WithLabelValues(store.Namespace, store.Name).Set(float64(status.EvictionsHeld))
 }
 
 func forgetStoreMetrics(namespace, name string) {
 	storeViolations.DeleteLabelValues(namespace, name)
 	storeCompliant.DeleteLabelValues(namespace, name)
+	evictionsHeld.DeleteLabelValues(namespace, name)
 	storeGoverned.DeleteLabelValues(namespace, name, "Pod")
 	storeGoverned.DeleteLabelValues(namespace, name, "PersistentVolumeClaim")
 	evictions.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "store": name})

@@ -55,6 +55,7 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetStoreMetrics(req.Namespace, req.Name)
+			r.Evictor.setHeld(req.NamespacedName, nil)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting store: %w", err)
@@ -82,8 +83,13 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		return ctrl.Result{}, err
 	}
 	if run.stalled == nil && engine.ModeOf(store) == v1alpha1.Enforce {
-		run.requeue = minPositive(run.requeue, r.enforce(ctx, store, run.violations, run.audit, run.now))
+		requeue, err := r.enforce(ctx, store, run)
+		run.requeue = minPositive(run.requeue, requeue)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 	}
+	r.holdEvictions(store, run)
 	r.announce(store, run)
 	return ctrl.Result{RequeueAfter: run.requeue}, nil
 }
@@ -98,7 +104,10 @@ type storeRun struct {
 	// violations are all of the store's violations, with when each was first seen and when it is
 	// evicted; status lists the first maxListedViolations.
 	violations []v1alpha1.Violation
-	requeue    time.Duration
+	// held are the violating pods past their eviction time that enforce did not evict, because no
+	// node could take their replacements.
+	held    []heldPod
+	requeue time.Duration
 }
 
 // resolve checks that the policy can be enforced: its Jurisdictions exist and its selectors
@@ -235,8 +244,12 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 			compliant(metav1.ConditionUnknown, v1alpha1.ReasonReconcileError, "not audited yet")
 		}
 	case len(run.violations) > 0:
-		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations",
-			len(run.violations), a.governedPods+a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions)))
+		held := ""
+		if len(run.held) > 0 {
+			held = fmt.Sprintf("; eviction of %d pods held, as no permitted node can take them (see EvictionHeld)", len(run.held))
+		}
+		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations%s",
+			len(run.violations), a.governedPods+a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions), held))
 	case len(run.status.ProcessorFindings) > 0:
 		names := make([]string, 0, len(run.status.ProcessorFindings))
 		for _, f := range run.status.ProcessorFindings {
@@ -246,6 +259,42 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 	default:
 		compliant(metav1.ConditionTrue, v1alpha1.ReasonAllCompliant, fmt.Sprintf("%d pods and %d volumes, all in %s or exempted",
 			a.governedPods, a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions)))
+	}
+}
+
+// maxHeldListed bounds the pods the EvictionHeld message names; status.evictionsHeld counts all.
+const maxHeldListed = 5
+
+// holdEvictions says which evictions are held: status.evictionsHeld, the EvictionHeld condition
+// (removed when nothing is held), an Event on each pod whose eviction is newly held and on the store
+// when it starts holding, and what the node watch needs to bring the store back.
+func (r *StoreReconciler) holdEvictions(store *v1alpha1.PersonalDataStore, run *storeRun) {
+	run.status.EvictionsHeld = int32(len(run.held))
+	newly := r.Evictor.setHeld(client.ObjectKeyFromObject(store), run.held)
+	if len(run.held) == 0 {
+		meta.RemoveStatusCondition(&run.status.Conditions, v1alpha1.EvictionHeldCondition)
+		return
+	}
+	var parts []string
+	for i, h := range run.held {
+		if i == maxHeldListed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(run.held)-maxHeldListed))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", h.pod.Name, h.why))
+	}
+	message := fmt.Sprintf("eviction of %d violating pods held: evicting them would not help, as no Ready, schedulable node is permitted for them: %s. "+
+		"They are evicted once such a node appears; fix the nodes or the Jurisdiction, or exempt the pods",
+		len(run.held), strings.Join(parts, "; "))
+	meta.SetStatusCondition(&run.status.Conditions, metav1.Condition{Type: v1alpha1.EvictionHeldCondition, Status: metav1.ConditionTrue,
+		Reason: v1alpha1.ReasonNoPermittedCapacity, Message: message, ObservedGeneration: store.Generation})
+	if store.Status.EvictionsHeld == 0 {
+		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventEvictionHeld, actionEvict, "%s", message)
+	}
+	for _, h := range newly {
+		r.Recorder.Eventf(h.pod, store, corev1.EventTypeWarning, EventEvictionHeld, actionEvict,
+			"eviction for store %s held: no Ready, schedulable node is permitted for this pod's replacement (%s); it is evicted once one appears",
+			store.Name, h.why)
 	}
 }
 

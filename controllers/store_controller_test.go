@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -62,7 +63,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			Expect(k8sClient.Create(ctx, j)).To(Succeed())
 		}
 		for name, region := range map[string]string{"audit-fra": "eu-central-1", "audit-par": "eu-west-3", "audit-iad": "us-east-1"} {
-			Expect(k8sClient.Create(ctx, testNode(name, region, "", nil))).To(Succeed())
+			createReadyNode(testNode(name, region, "", nil))
 		}
 		Eventually(residencyLabels("audit-fra")).Should(HaveKey(v1alpha1.JurisdictionLabel("audit-eu")))
 		Eventually(residencyLabels("audit-par")).Should(HaveKey(v1alpha1.JurisdictionLabel("audit-eu")))
@@ -317,6 +318,186 @@ var _ = Describe("A store whose selector does not compile", func() {
 		}).Should(Succeed())
 	})
 })
+
+// Eviction only helps when the evicted pod's replacement has somewhere to go. A bad edit of a
+// Jurisdiction (its countries set to Malta, where no node is) turns every pod of a store into a
+// violation at once: evicting them would take the application down and place nothing.
+var _ = Describe("Evictions that would not help", Ordered, func() {
+	const ns = "held"
+	storeKey := client.ObjectKey{Namespace: ns, Name: "orders"}
+	store := func(g Gomega) *v1alpha1.PersonalDataStore {
+		s := &v1alpha1.PersonalDataStore{}
+		g.Expect(k8sClient.Get(ctx, storeKey, s)).To(Succeed())
+		return s
+	}
+	terminating := func(name string) func(g Gomega) bool {
+		return func(g Gomega) bool {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p)).To(Succeed())
+			return p.DeletionTimestamp != nil
+		}
+	}
+	setCountries := func(countries ...v1alpha1.CountryCode) {
+		GinkgoHelper()
+		j := &v1alpha1.Jurisdiction{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "held-eu"}, j)).To(Succeed())
+		patch := client.MergeFrom(j.DeepCopy())
+		j.Spec.Countries = countries
+		Expect(k8sClient.Patch(ctx, j, patch)).To(Succeed())
+	}
+
+	BeforeAll(func() {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, jurisdiction("held-eu", v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"DE"}}))).To(Succeed())
+		Expect(k8sClient.Create(ctx, jurisdiction("held-us", v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"US"}}))).To(Succeed())
+		createReadyNode(testNode("held-fra", "eu-central-1", "", nil))
+		createReadyNode(testNode("held-iad", "us-east-1", "", nil))
+		Eventually(residencyLabels("held-fra")).Should(HaveKey(v1alpha1.JurisdictionLabel("held-eu")))
+		Eventually(residencyLabels("held-iad")).Should(HaveKey(v1alpha1.JurisdictionLabel("held-us")))
+		for name, node := range map[string]string{"orders-fra": "held-fra", "orders-iad": "held-iad"} {
+			Expect(k8sClient.Create(ctx, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "orders"}},
+				Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+			})).To(Succeed())
+		}
+	})
+
+	AfterAll(func() {
+		for _, name := range []string{"held-eu", "held-us"} {
+			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, jurisdiction(name, v1alpha1.JurisdictionSpec{})))).To(Succeed())
+		}
+		for _, name := range []string{"held-fra", "held-iad"} {
+			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
+		}
+	})
+
+	It("holds every eviction after a bad Jurisdiction edit, says so, and evicts once the edit is reverted", func() {
+		// An hour of grace, crossed by stepping the test clock.
+		Expect(k8sClient.Create(ctx, &v1alpha1.PersonalDataStore{
+			ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.ContactDetails},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"held-eu"},
+				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}},
+				Enforcement:          v1alpha1.Enforce,
+				EvictionGracePeriod:  &metav1.Duration{Duration: time.Hour},
+			},
+		})).To(Succeed())
+		Eventually(func(g Gomega) {
+			st := store(g).Status
+			g.Expect(st.ViolationCount).To(BeEquivalentTo(1))
+			g.Expect(st.Violations[0].Object.Name).To(Equal("orders-iad"))
+		}).Should(Succeed())
+
+		By("editing held-eu to Malta, where no node is")
+		setCountries("MT")
+		Eventually(residencyLabels("held-fra")).ShouldNot(HaveKey(v1alpha1.JurisdictionLabel("held-eu")))
+		Eventually(func(g Gomega) {
+			g.Expect(store(g).Status.ViolationCount).To(BeEquivalentTo(2), "the pod in Frankfurt is outside held-eu now")
+		}).Should(Succeed())
+
+		By("passing both pods' eviction time")
+		testClock.Step(time.Hour + time.Second)
+		touchPod(ns, "orders-iad")
+		touchPod(ns, "orders-fra")
+		Eventually(func(g Gomega) {
+			st := store(g).Status
+			g.Expect(st.EvictionsHeld).To(BeEquivalentTo(2))
+			held := meta.FindStatusCondition(st.Conditions, v1alpha1.EvictionHeldCondition)
+			g.Expect(held).NotTo(BeNil())
+			g.Expect(held.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(held.Reason).To(Equal(v1alpha1.ReasonNoPermittedCapacity))
+			g.Expect(held.Message).To(And(ContainSubstring("orders-fra"), ContainSubstring("orders-iad"), ContainSubstring("no node is in held-eu")))
+			compliant := meta.FindStatusCondition(st.Conditions, v1alpha1.CompliantCondition)
+			g.Expect(compliant).NotTo(BeNil())
+			g.Expect(compliant.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(compliant.Message).To(ContainSubstring("eviction of 2 pods held"))
+		}).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(terminating("orders-iad")(g)).To(BeFalse(), "no node can take it: evicting it would not help")
+			g.Expect(terminating("orders-fra")(g)).To(BeFalse(), "no node can take it: evicting it would not help")
+		}, "2s").Should(Succeed())
+		Expect(eventReasons("PersonalDataStore", "orders")(Default)).NotTo(ContainElement("Evicted"))
+		Eventually(eventReasons("Pod", "orders-iad")).Should(ContainElement("EvictionHeld"))
+		Eventually(eventReasons("Pod", "orders-fra")).Should(ContainElement("EvictionHeld"))
+		Eventually(eventReasons("PersonalDataStore", "orders")).Should(ContainElement("EvictionHeld"))
+		Expect(gaugeValue("residency_evictions_held", map[string]string{"namespace": ns, "store": "orders"})).To(BeEquivalentTo(2))
+
+		By("showing it in kubectl get pds")
+		Expect(kubectl("get", "pds", "-n", ns, "orders")).To(MatchRegexp(`HELD[\s\S]*orders\s.*\s2\s+False`))
+
+		By("evicting the pod outside once the edit is reverted, and only that one")
+		setCountries("DE")
+		Eventually(terminating("orders-iad")).Should(BeTrue())
+		Eventually(eventReasons("PersonalDataStore", "orders")).Should(ContainElement("Evicted"))
+		Expect(terminating("orders-fra")(Default)).To(BeFalse())
+		Eventually(func(g Gomega) {
+			st := store(g).Status
+			g.Expect(st.EvictionsHeld).To(BeZero())
+			g.Expect(meta.FindStatusCondition(st.Conditions, v1alpha1.EvictionHeldCondition)).To(BeNil())
+		}).Should(Succeed())
+		Expect(gaugeValue("residency_evictions_held", map[string]string{"namespace": ns, "store": "orders"})).To(BeZero())
+	})
+})
+
+// createReadyNode creates a node and makes it Ready as a kubelet and the node lifecycle controller
+// would: a Ready condition, and without the not-ready taint the API server puts on new nodes.
+// Evictions wait for a Ready, untainted node to take the replacement.
+func createReadyNode(node *corev1.Node) {
+	GinkgoHelper()
+	Expect(k8sClient.Create(ctx, node)).To(Succeed())
+	// The node controller labels the node meanwhile: retry on conflicts.
+	Eventually(func(g Gomega) {
+		n := &corev1.Node{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), n)).To(Succeed())
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		g.Expect(k8sClient.Status().Update(ctx, n)).To(Succeed())
+	}).Should(Succeed())
+	Eventually(func(g Gomega) {
+		n := &corev1.Node{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), n)).To(Succeed())
+		n.Spec.Taints = nil
+		g.Expect(k8sClient.Update(ctx, n)).To(Succeed())
+	}).Should(Succeed())
+}
+
+// gaugeValue reads a gauge of the operator's metrics registry; 0 when the series does not exist.
+func gaugeValue(name string, labels map[string]string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue series
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// kubectl runs kubectl against the test API server and returns its output.
+func kubectl(args ...string) string {
+	GinkgoHelper()
+	user, err := testEnv.AddUser(envtest.User{Name: "viewer", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	kubeconfig, err := user.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
+	Expect(os.WriteFile(path, kubeconfig, 0o600)).To(Succeed())
+	out, err := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"), append([]string{"--kubeconfig", path}, args...)...).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(out))
+	GinkgoWriter.Println(string(out))
+	return string(out)
+}
 
 // eventReasons returns the reasons of the Events regarding an object.
 func eventReasons(kind, name string) func(g Gomega) []string {

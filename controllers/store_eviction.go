@@ -2,6 +2,11 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // How soon a store comes back after an eviction could not happen now.
@@ -32,6 +38,14 @@ type Evictor struct {
 
 	mu     sync.Mutex
 	recent map[types.UID]time.Time // pods evicted lately, whose deletion the cache may not show yet
+	// held are the stores holding evictions: which pods (for Events on transitions only) and the
+	// jurisdictions whose nodes could end the hold (for the node watch). Bounded by the stores.
+	held map[types.NamespacedName]heldRecord
+}
+
+type heldRecord struct {
+	pods          map[types.UID]bool
+	jurisdictions map[string]bool
 }
 
 // recentEvictionWindow is how long an evicted pod is not evicted again while the informer cache
@@ -40,7 +54,47 @@ const recentEvictionWindow = 30 * time.Second
 
 // NewEvictor returns an Evictor allowing perSecond evictions with the given burst.
 func NewEvictor(c client.Client, perSecond float64, burst int) *Evictor {
-	return &Evictor{Client: c, Limiter: rate.NewLimiter(rate.Limit(perSecond), burst), recent: map[types.UID]time.Time{}}
+	return &Evictor{Client: c, Limiter: rate.NewLimiter(rate.Limit(perSecond), burst), recent: map[types.UID]time.Time{},
+		held: map[types.NamespacedName]heldRecord{}}
+}
+
+// setHeld records the evictions a store holds now, replacing what it held before, and returns the
+// pods that were not held before. A store that holds nothing is forgotten.
+func (e *Evictor) setHeld(store types.NamespacedName, held []heldPod) []heldPod {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before := e.held[store].pods
+	if len(held) == 0 {
+		delete(e.held, store)
+		return nil
+	}
+	rec := heldRecord{pods: map[types.UID]bool{}, jurisdictions: map[string]bool{}}
+	var newly []heldPod
+	for _, h := range held {
+		rec.pods[h.pod.UID] = true
+		for _, j := range h.jurisdictions {
+			rec.jurisdictions[j] = true
+		}
+		if !before[h.pod.UID] {
+			newly = append(newly, h)
+		}
+	}
+	e.held[store] = rec
+	return newly
+}
+
+// storesHolding returns the stores holding evictions that a node in the given jurisdictions might
+// end.
+func (e *Evictor) storesHolding(jurisdictions []string) []types.NamespacedName {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []types.NamespacedName
+	for store, rec := range e.held {
+		if slices.ContainsFunc(jurisdictions, func(j string) bool { return rec.jurisdictions[j] }) {
+			out = append(out, store)
+		}
+	}
+	return out
 }
 
 // evictedLately reports whether pod was evicted within the window, forgetting older entries.
@@ -62,12 +116,16 @@ func (e *Evictor) remember(pod *corev1.Pod, now time.Time) {
 	e.recent[pod.UID] = now
 }
 
-// enforce evicts the violating pods whose eviction time has come and returns when the store
-// should be looked at again (the next eviction time, or a retry).
-func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalDataStore, violations []v1alpha1.Violation, a *auditResult, now time.Time) time.Duration {
+// enforce evicts the violating pods whose eviction time has come, when eviction helps: a pod
+// whose replacement no Ready, schedulable, permitted node could take is held instead (run.held),
+// and evicted on a later reconcile once such a node appears. It returns when the store should be
+// looked at again (the next eviction time, or a retry).
+func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalDataStore, run *storeRun) (time.Duration, error) {
 	var requeue time.Duration
-	for i := range violations {
-		v := &violations[i]
+	a, now := run.audit, run.now
+	capacity := &capacityCheck{r: r, store: store, now: now, memo: map[string]capacityAnswer{}}
+	for i := range run.violations {
+		v := &run.violations[i]
 		if v.EvictionTime == nil {
 			continue
 		}
@@ -79,13 +137,22 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		if !ok || r.Evictor.evictedLately(shared, now) {
 			continue
 		}
+		answer, err := capacity.forPod(ctx, shared)
+		if err != nil {
+			return requeue, err
+		}
+		if !answer.placeable {
+			run.held = append(run.held, heldPod{pod: shared, why: answer.why, jurisdictions: answer.jurisdictions})
+			requeue = minPositive(requeue, heldRecheck)
+			continue
+		}
 		pod := shared.DeepCopy() // the audit's pods are the cache's own objects
 
 		if !r.Evictor.Limiter.Allow() {
 			requeue = minPositive(requeue, evictionRateRetry)
 			continue
 		}
-		err := r.Evictor.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
+		err = r.Evictor.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		})
 		switch {
@@ -93,7 +160,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			r.Evictor.remember(pod, now)
 			evictions.WithLabelValues(store.Namespace, store.Name, "evicted").Inc()
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventEvicted, actionEvict,
-				"evicted pod %s: %s; its controller recreates it on a permitted node", pod.Name, v.Message)
+				"evicted pod %s: %s; its controller recreates it on a permitted node (%s can take it)", pod.Name, v.Message, answer.node)
 			r.Recorder.Eventf(pod, store, corev1.EventTypeWarning, EventEvicted, actionEvict,
 				"evicted by store %s: %s", store.Name, v.Message)
 		case apierrors.IsNotFound(err):
@@ -108,7 +175,130 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			requeue = minPositive(requeue, evictionBlockedRetry)
 		}
 	}
-	return requeue
+	return requeue, nil
+}
+
+// heldRecheck is how soon a store with held evictions looks again even if no watched change
+// brings it back (a node watch does, for new or newly Ready, uncordoned or untainted nodes).
+const heldRecheck = time.Minute
+
+// heldPod is a violating pod whose eviction is held, and why.
+type heldPod struct {
+	pod *corev1.Pod
+	why string
+	// jurisdictions are those whose nodes were looked at: a change to one of their nodes brings
+	// the store back.
+	jurisdictions []string
+}
+
+// capacityAnswer is whether some node could take a pod's replacement.
+type capacityAnswer struct {
+	placeable     bool
+	node          string // the first node found that could
+	why           string // why none could
+	jurisdictions []string
+}
+
+// capacityCheck answers, for the violating pods of one reconcile, whether a Ready, schedulable
+// node is permitted for each; pods with the same labels and placement share the answer.
+type capacityCheck struct {
+	r     *StoreReconciler
+	store *v1alpha1.PersonalDataStore
+	now   time.Time
+	pol   *engine.Policies
+	memo  map[string]capacityAnswer
+}
+
+// forPod decides with engine.PlacePod what the pod's replacement would be held to (every Enforce
+// and Warn store of the namespace that selects it, as admission injects) and with
+// engine.PlaceableOn whether a node could take it. It lists only the nodes of one jurisdiction per
+// permitted term, through the node index, and stops at the first placeable node.
+func (c *capacityCheck) forPod(ctx context.Context, pod *corev1.Pod) (capacityAnswer, error) {
+	facts := engine.FactsOf(pod.Labels, &pod.Spec)
+	facts.NodeName = "" // the replacement is not bound yet
+	key, err := json.Marshal(facts)
+	if err != nil {
+		return capacityAnswer{}, fmt.Errorf("keying pod placement: %w", err)
+	}
+	if answer, ok := c.memo[string(key)]; ok {
+		return answer, nil
+	}
+	if c.pol == nil {
+		if c.pol, err = c.policies(ctx); err != nil {
+			return capacityAnswer{}, err
+		}
+	}
+	answer := capacityAnswer{}
+	v := engine.PlacePod(c.pol, pod.Labels)
+	terms := v.Terms
+	if !v.Constrained() { // an exception lifts the other stores: this store's terms still apply
+		if terms, err = engine.RequirementFor(c.store).Terms(nil); err != nil {
+			v.TermsErr = err
+		}
+	}
+	switch {
+	case v.TermsErr != nil:
+		answer.why = fmt.Sprintf("its replacement could not be placed: %v", v.TermsErr)
+	case len(terms) == 0:
+		answer.why = "the stores that select it permit no common node"
+	default:
+		answer.jurisdictions = engine.CandidateJurisdictions(terms)
+		tally := map[string]int{}
+		seen := 0
+	search:
+		for _, j := range answer.jurisdictions {
+			var nodes corev1.NodeList
+			// Read-only: only PlaceableOn looks at them.
+			if err := c.r.List(ctx, &nodes, client.MatchingFields{nodeJurisdictionIndex: j}, client.UnsafeDisableDeepCopy); err != nil {
+				return capacityAnswer{}, fmt.Errorf("listing nodes of jurisdiction %s: %w", j, err)
+			}
+			for i := range nodes.Items {
+				seen++
+				why := engine.PlaceableOn(&nodes.Items[i], &facts, terms)
+				if why == engine.Placeable {
+					answer.placeable, answer.node = true, nodes.Items[i].Name
+					break search
+				}
+				tally[why]++
+			}
+		}
+		if !answer.placeable {
+			answer.why = noCapacityReason(answer.jurisdictions, seen, tally)
+		}
+	}
+	c.memo[string(key)] = answer
+	return answer, nil
+}
+
+// policies are the namespace's stores and exceptions, which decide what a replacement pod is held
+// to at admission.
+func (c *capacityCheck) policies(ctx context.Context) (*engine.Policies, error) {
+	var stores v1alpha1.PersonalDataStoreList
+	if err := c.r.List(ctx, &stores, client.InNamespace(c.store.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing stores: %w", err)
+	}
+	var exceptions v1alpha1.ResidencyExceptionList
+	if err := c.r.List(ctx, &exceptions, client.InNamespace(c.store.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing exceptions: %w", err)
+	}
+	pol := policiesOf(stores.Items)
+	for i := range exceptions.Items {
+		pol.Exceptions = append(pol.Exceptions, &exceptions.Items[i])
+	}
+	pol.Now = c.now
+	return pol, nil
+}
+
+// noCapacityReason says why no node of the permitted jurisdictions can take a pod.
+func noCapacityReason(jurisdictions []string, seen int, tally map[string]int) string {
+	if seen == 0 {
+		return fmt.Sprintf("no node is in %s", strings.Join(jurisdictions, " or "))
+	}
+	reasons := make([]string, 0, len(tally))
+	for _, why := range slices.Sorted(maps.Keys(tally)) {
+		reasons = append(reasons, fmt.Sprintf("%d %s", tally[why], why))
+	}
+	return fmt.Sprintf("none of the %d nodes in %s can take it (%s)", seen, strings.Join(jurisdictions, " or "), strings.Join(reasons, ", "))
 }
 
 var evictions = prometheus.NewCounterVec(prometheus.CounterOpts{

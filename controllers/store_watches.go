@@ -75,7 +75,8 @@ func setupStoreIndexers(ctx context.Context, mgr ctrl.Manager) error {
 }
 
 // SetupWithManager maps every change that can move a store's audit to that store only: pods by
-// the stores selecting them, nodes by the pods on them, claims and volumes by the stores and pods
+// the stores selecting them, nodes by the pods on them (and, for stores holding evictions, by the
+// jurisdictions they need a node in), claims and volumes by the stores and pods
 // using them, Jurisdictions and exceptions by the stores naming them.
 func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
@@ -84,6 +85,8 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.storesOfPod), builder.WithPredicates(podPlacementChanged)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNode), builder.WithPredicates(nodeLocationChanged)).
+		// A node that could now take held evictions' pods brings back the stores holding them.
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesHoldingEvictions), builder.WithPredicates(nodeCapacityChanged)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.storesOfClaim), builder.WithPredicates(claimChanged)).
 		Watches(&corev1.PersistentVolume{}, handler.EnqueueRequestsFromMapFunc(r.storesOfVolume), builder.WithPredicates(volumeChanged)).
 		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(r.storesByIndex(storeJurisdictionIndex))).
@@ -211,6 +214,17 @@ func (r *StoreReconciler) storesByIndex(index string) handler.MapFunc {
 	}
 }
 
+// storesHoldingEvictions maps a node to the stores holding evictions that looked for nodes in one
+// of its jurisdictions: only they can be helped by it.
+func (r *StoreReconciler) storesHoldingEvictions(_ context.Context, obj client.Object) []reconcile.Request {
+	stores := r.Evictor.storesHolding(engine.LabelledJurisdictions(obj.GetLabels()))
+	out := make([]reconcile.Request, 0, len(stores))
+	for _, s := range stores {
+		out = append(out, reconcile.Request{NamespacedName: s})
+	}
+	return out
+}
+
 func storeOfNetworkPolicy(_ context.Context, obj client.Object) []reconcile.Request {
 	name, ok := strings.CutPrefix(obj.GetName(), "residency-")
 	if !ok {
@@ -240,6 +254,38 @@ var podPlacementChanged = predicate.Funcs{
 		return !maps.Equal(o.Labels, n.Labels) || o.Spec.NodeName != n.Spec.NodeName ||
 			o.Status.Phase != n.Status.Phase || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 	},
+}
+
+// nodeCapacityChanged passes the node events that can make a node able to take a pod: a node in
+// a jurisdiction appearing, or one whose labels, cordon, taints or readiness change. Heartbeats
+// and deletions do not add capacity.
+var nodeCapacityChanged = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool {
+		return len(engine.LabelledJurisdictions(e.Object.GetLabels())) > 0
+	},
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okO := e.ObjectOld.(*corev1.Node)
+		n, okN := e.ObjectNew.(*corev1.Node)
+		if !okO || !okN {
+			return true
+		}
+		if len(engine.LabelledJurisdictions(n.Labels)) == 0 {
+			return false
+		}
+		return !maps.Equal(o.Labels, n.Labels) || o.Spec.Unschedulable != n.Spec.Unschedulable ||
+			!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) || nodeReadyStatus(o) != nodeReadyStatus(n)
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+func nodeReadyStatus(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
 }
 
 var claimChanged = predicate.Funcs{

@@ -17,7 +17,8 @@ package v1alpha1
 // Reconciling and Stalled are "abnormal-true": they are removed, not set False, when they no longer
 // hold. Compliant (stores), Active (exceptions), SelectorTrusted (Jurisdictions) and
 // EgressRestricted (stores) add facts that Ready does not summarise: a store can be Ready (its
-// policy is in force) and not Compliant (something runs outside).
+// policy is in force) and not Compliant (something runs outside). EvictionHeld (stores) is
+// abnormal-true like Stalled: present only while the operator holds back an eviction.
 const (
 	// ReadyCondition (True is good) says the latest spec is reconciled and in force: every
 	// referenced Jurisdiction, store or processor exists and its selectors compile.
@@ -45,6 +46,14 @@ const (
 
 	// ActiveCondition (True means the exemption applies now) is set on ResidencyExceptions.
 	ActiveCondition = "Active"
+
+	// EvictionHeldCondition (abnormal-true: removed, not set False, when nothing is held) says a
+	// store in Enforce mode does not evict violating pods whose grace period has passed, because
+	// evicting them would not help: no Ready, schedulable node is permitted for their
+	// replacements (reason NoPermittedCapacity). The message names the held pods (at most 5) and
+	// why the nodes of the permitted jurisdictions cannot take them; status.evictionsHeld counts
+	// them. The evictions happen on their own once such a node appears.
+	EvictionHeldCondition = "EvictionHeld"
 )
 
 // Condition reasons.
@@ -91,4 +100,8 @@ const (
 	ReasonWithinWindow = "WithinWindow"
 	// ReasonExpired: an exception's expiresAt has passed.
 	ReasonExpired = "Expired"
+	// ReasonNoPermittedCapacity: no Ready, schedulable node is permitted for a violating pod (by
+	// its stores, its own nodeSelector and required affinity, and the taints it tolerates), so its
+	// eviction is held.
+	ReasonNoPermittedCapacity = "NoPermittedCapacity"
 )

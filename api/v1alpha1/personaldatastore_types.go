@@ -245,6 +245,12 @@ type PersonalDataStoreStatus struct {
 	// +optional
 	ViolationCount int32 `json:"violationCount"`
 
+	// evictionsHeld is the number of violating pods, past their eviction time, that are not
+	// evicted because no Ready, schedulable node is permitted for them (see the EvictionHeld
+	// condition). They are evicted once such a node appears.
+	// +optional
+	EvictionsHeld int32 `json:"evictionsHeld"`
+
 	// violations lists at most 50 violations.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
@@ -260,7 +266,8 @@ type PersonalDataStoreStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	ProcessorFindings []ProcessorFinding `json:"processorFindings,omitempty"`
 
-	// conditions: Ready (the policy resolved) and Compliant.
+	// conditions: Ready (the policy resolved), Compliant, EvictionHeld (while evictions are held)
+	// and EgressRestricted (with egress: Restrict).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -277,6 +284,7 @@ type PersonalDataStoreStatus struct {
 // +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.governedPods`
 // +kubebuilder:printcolumn:name="Volumes",type=integer,JSONPath=`.status.governedVolumes`
 // +kubebuilder:printcolumn:name="Violations",type=integer,JSONPath=`.status.violationCount`
+// +kubebuilder:printcolumn:name="Held",type=integer,JSONPath=`.status.evictionsHeld`,description="Evictions held: violating pods no permitted node could take"
 // +kubebuilder:printcolumn:name="Compliant",type=string,JSONPath=`.status.conditions[?(@.type=="Compliant")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PersonalDataStore struct {

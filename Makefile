@@ -35,6 +35,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate CRDs, RBAC and webhook manifests from the code's markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-selector-bounds config/crd/bases/*.yaml
 	bash hack/sync-chart.sh
 
 .PHONY: generate

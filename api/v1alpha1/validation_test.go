@@ -3,6 +3,7 @@ package v1alpha1_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -89,6 +90,29 @@ spec:
 
 func exception(name, overrides string) *unstructured.Unstructured {
 	return withSpec(validException, name, overrides)
+}
+
+// selectorCase numbers the objects the selector tables create, so that their names never clash.
+var selectorCase int
+
+func workloadSelector(selector string) *unstructured.Unstructured {
+	selectorCase++
+	return store(fmt.Sprintf("sel-%d", selectorCase), "{workloadSelector: "+selector+"}")
+}
+
+func volumeSelector(selector string) *unstructured.Unstructured {
+	selectorCase++
+	return store(fmt.Sprintf("sel-%d", selectorCase), "{volumeSelector: "+selector+"}")
+}
+
+func exceptionSelector(selector string) *unstructured.Unstructured {
+	selectorCase++
+	return exception(fmt.Sprintf("sel-%d", selectorCase), "{selector: "+selector+"}")
+}
+
+func nodeSelector(selector string) *unstructured.Unstructured {
+	selectorCase++
+	return jurisdictionYAML(fmt.Sprintf("sel-%d", selectorCase), "{nodeSelector: "+selector+"}")
 }
 
 func jurisdictionYAML(name, spec string) *unstructured.Unstructured {
@@ -184,6 +208,74 @@ var _ = Describe("CRD validation", func() {
 			"spec.stores", "should have at least 1 items"),
 		Entry("exception without approver", exception("e7", "{approvedBy: null}"),
 			"spec.approvedBy", "Required value"),
+	)
+
+	// Every selector form metav1.LabelSelectorAsSelector rejects is rejected by the schema too, with
+	// a message naming the field: a stored selector that does not compile would select nothing.
+	DescribeTable("rejects label selectors that do not compile",
+		func(selector string, obj func(selector string) *unstructured.Unstructured, field, message string) {
+			var sel metav1.LabelSelector
+			Expect(yaml.Unmarshal([]byte(selector), &sel)).To(Succeed())
+			_, parseErr := metav1.LabelSelectorAsSelector(&sel)
+			Expect(parseErr).To(HaveOccurred(), "the case must be one that LabelSelectorAsSelector rejects")
+
+			err := k8sClient.Create(ctx, obj(selector))
+			Expect(err).To(HaveOccurred(), "the apiserver accepted a selector that does not compile: %v", parseErr)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("operator in (In is)", `{matchExpressions: [{key: app, operator: in, values: [db]}]}`, workloadSelector,
+			"spec.workloadSelector", "workloadSelector.matchExpressions: operator must be In, NotIn, Exists or DoesNotExist"),
+		Entry("unknown operator", `{matchExpressions: [{key: app, operator: Gt, values: ["1"]}]}`, workloadSelector,
+			"spec.workloadSelector", "operator must be In, NotIn, Exists or DoesNotExist"),
+		Entry("key with a space", `{matchExpressions: [{key: app name, operator: In, values: [db]}]}`, workloadSelector,
+			"spec.workloadSelector", "workloadSelector.matchExpressions: each key must be a label key"),
+		Entry("key with an upper-case prefix", `{matchExpressions: [{key: Example.com/app, operator: Exists}]}`, workloadSelector,
+			"spec.workloadSelector", "each key must be a label key"),
+		Entry("key whose name is longer than 63 characters", `{matchExpressions: [{key: example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, operator: Exists}]}`, workloadSelector,
+			"spec.workloadSelector", "each key must be a label key"),
+		Entry("value with a space", `{matchExpressions: [{key: app, operator: In, values: [d b]}]}`, workloadSelector,
+			"spec.workloadSelector", "workloadSelector.matchExpressions: each value must be a label value"),
+		Entry("Exists with values", `{matchExpressions: [{key: app, operator: Exists, values: [db]}]}`, workloadSelector,
+			"spec.workloadSelector", "Exists and DoesNotExist take no values"),
+		Entry("DoesNotExist with values", `{matchExpressions: [{key: app, operator: DoesNotExist, values: [db]}]}`, workloadSelector,
+			"spec.workloadSelector", "Exists and DoesNotExist take no values"),
+		Entry("In without values", `{matchExpressions: [{key: app, operator: In}]}`, workloadSelector,
+			"spec.workloadSelector", "In and NotIn need at least one value"),
+		Entry("NotIn with an empty list of values", `{matchExpressions: [{key: app, operator: NotIn, values: []}]}`, workloadSelector,
+			"spec.workloadSelector", "In and NotIn need at least one value"),
+		Entry("value longer than 63 characters", `{matchExpressions: [{key: app, operator: In, values: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]}]}`, workloadSelector,
+			"spec.workloadSelector.matchExpressions[0].values[0]", "Too long: may not be more than 63 bytes"),
+		Entry("bad matchLabels key", `{matchLabels: {-app: db}}`, workloadSelector,
+			"spec.workloadSelector", "workloadSelector.matchLabels: each key must be a label key"),
+		Entry("bad matchLabels value", `{matchLabels: {app: "db!"}}`, workloadSelector,
+			"spec.workloadSelector", "workloadSelector.matchLabels: each key must be a label key"),
+		Entry("volumeSelector with operator in", `{matchExpressions: [{key: app, operator: in, values: [db]}]}`, volumeSelector,
+			"spec.volumeSelector", "volumeSelector.matchExpressions: operator must be"),
+		Entry("exception selector with Exists and values", `{matchExpressions: [{key: job-name, operator: Exists, values: [x]}]}`, exceptionSelector,
+			"spec.selector", "selector.matchExpressions: In and NotIn need at least one value; Exists and DoesNotExist take no values"),
+		Entry("exception selector with a bad matchLabels key", `{matchLabels: {"job name": export}}`, exceptionSelector,
+			"spec.selector", "selector.matchLabels: each key must be a label key"),
+		Entry("Jurisdiction nodeSelector with operator in", `{matchExpressions: [{key: x.node-restriction.kubernetes.io/site, operator: in, values: [a]}]}`, nodeSelector,
+			"spec.nodeSelector", "nodeSelector.matchExpressions: operator must be"),
+		Entry("Jurisdiction nodeSelector with a value with a space", `{matchLabels: {x.node-restriction.kubernetes.io/site: "site a"}}`, nodeSelector,
+			"spec.nodeSelector", "nodeSelector.matchLabels: each key must be a label key"),
+	)
+
+	DescribeTable("accepts every label selector that compiles",
+		func(selector string) {
+			var sel metav1.LabelSelector
+			Expect(yaml.Unmarshal([]byte(selector), &sel)).To(Succeed())
+			_, err := metav1.LabelSelectorAsSelector(&sel)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(k8sClient.Create(ctx, workloadSelector(selector))).To(Succeed())
+		},
+		Entry("matchLabels", `{matchLabels: {app: db}}`),
+		Entry("a prefixed key and an empty value", `{matchLabels: {example.com/tier: ""}}`),
+		Entry("every operator", `{matchExpressions: [{key: a, operator: In, values: [x, w]}, {key: b, operator: NotIn, values: [z]}, {key: c, operator: Exists}, {key: d, operator: DoesNotExist, values: []}]}`),
+		Entry("a 63-character name and value", `{matchExpressions: [{key: example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, operator: In, values: [bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb]}]}`),
+		Entry("a value with dots, dashes and underscores", `{matchLabels: {app.kubernetes.io/name: my-app_v1.2}}`),
 	)
 
 	It("accepts a minimal store and fills in the defaults", func() {

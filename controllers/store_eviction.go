@@ -124,6 +124,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 	var requeue time.Duration
 	a, now := run.audit, run.now
 	capacity := &capacityCheck{r: r, store: store, now: now, memo: map[string]capacityAnswer{}}
+	heldUIDs := map[types.UID]bool{}
 	for i := range run.violations {
 		v := &run.violations[i]
 		if v.EvictionTime == nil {
@@ -142,7 +143,10 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			return requeue, err
 		}
 		if !answer.placeable {
-			run.held = append(run.held, heldPod{pod: shared, why: answer.why, jurisdictions: answer.jurisdictions})
+			if !heldUIDs[shared.UID] { // a pod with several violations is held once
+				heldUIDs[shared.UID] = true
+				run.held = append(run.held, heldPod{pod: shared, why: answer.why, jurisdictions: answer.jurisdictions})
+			}
 			requeue = minPositive(requeue, heldRecheck)
 			continue
 		}

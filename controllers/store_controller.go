@@ -48,8 +48,9 @@ var _ reconcile.Reconciler = (*StoreReconciler)(nil)
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims;persistentvolumes;nodes,verbs=get;list;watch
 
 // Reconcile follows the skeleton: get, then one deferred status write, then the steps (resolve
-// the policy, audit, check processors, keep egress, enforce, announce). A failed step still lands
-// in status: Ready=False and Reconciling=True with the error, at the current observedGeneration.
+// the policy, audit, check processors, keep egress, enforce, say which evictions are held,
+// announce). A failed step still lands in status: Ready=False and Reconciling=True with the error,
+// at the current observedGeneration.
 func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	store := &v1alpha1.PersonalDataStore{}
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {

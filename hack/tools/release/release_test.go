@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // fakeBinaries writes a small stand-in for the manager per platform: packaging, not compiling, is
@@ -122,5 +129,52 @@ func TestRunUsage(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 {
 		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+// TestPush pushes a written layout to an in-process registry (go-containerregistry's, on the
+// loopback) and reads the index back by tag: what `make image-push` does against a real one.
+func TestPush(t *testing.T) {
+	ps := []platform{{"linux", "amd64"}, {"linux", "arm64"}}
+	o := imageOptions{out: t.TempDir(), platforms: ps, version: "v1.0.0", commit: "abc", epoch: time.Unix(1700000000, 0).UTC(), source: defaultSource, ref: "x:1"}
+	idx, err := imageIndex(o, fakeBinaries(t, "binary", ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := writeImage(o, idx, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	image := strings.TrimPrefix(srv.URL, "http://") + "/mirror/residency-operator:1.0.0"
+	var out, errOut bytes.Buffer
+	if code := run([]string{"push", "--layout", filepath.Join(o.out, "oci"), "--image", image, "--insecure"}, &out, &errOut); code != 0 {
+		t.Fatalf("push: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "@"+want.String()) {
+		t.Errorf("push printed %q, want the digest %s", out.String(), want)
+	}
+	ref, err := name.ParseReference(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := remote.Index(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := got.Digest(); d != want {
+		t.Errorf("the registry serves %s for the tag, the layout has %s", d, want)
+	}
+	m, err := got.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 2 {
+		t.Errorf("%d manifests in the pushed index, want 2", len(m.Manifests))
 	}
 }

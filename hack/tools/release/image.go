@@ -114,14 +114,16 @@ func buildImage(ctx context.Context, o imageOptions, log io.Writer) (v1.Hash, er
 }
 
 // goBuild cross-compiles a main package: static (no cgo), no local paths (-trimpath), no build ID
-// (it hashes inputs that include the toolchain's location), version and commit stamped.
+// (it hashes inputs that include the toolchain's location), version and commit stamped. No VCS
+// stamp either: it records whether the work tree is dirty, so a clone, a worktree and a source
+// tarball of the same commit would give different binaries; the commit is stamped explicitly.
 func goBuild(ctx context.Context, root, pkg string, p platform, version, commit, out string) error {
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return err
 	}
 	ldflags := fmt.Sprintf("-s -w -buildid= -X main.version=%s -X main.commit=%s", version, commit)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", abs, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", abs, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Arch, "GOFLAGS=-mod=readonly")
 	if out, err := cmd.CombinedOutput(); err != nil {

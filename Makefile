@@ -135,3 +135,7 @@ ACTIONLINT_VERSION ?= v1.7.12
 lint-workflows: ## Lint .github/workflows with actionlint (built once into $(TOOLS_DIR)).
 	@test -x $(TOOLS_DIR)/actionlint || { mkdir -p $(TOOLS_DIR) && GOBIN=$(TOOLS_DIR) GOFLAGS=-trimpath go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
 	$(TOOLS_DIR)/actionlint .github/workflows/*.yaml
+
+.PHONY: test-release
+test-release: ## Unit tests of the release tool (reproducible layers, SBOM, push to an in-process registry).
+	go -C hack/tools/release test -count=1 ./...

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -111,7 +114,9 @@ func buildImage(t *testing.T, root, out, commit string) string {
 }
 
 // cachedImage returns the folder of an image built from the current inputs, building it when the
-// cache has none; older entries are removed, as nothing reads them again.
+// cache has none. Entries are touched when used; those unused for a day are removed. Several
+// clones or worktrees on one machine share the cache, so an entry another run may be reading is
+// never removed at once.
 func cachedImage(t *testing.T, root, key string) string {
 	t.Helper()
 	base := os.Getenv("XDG_CACHE_HOME")
@@ -124,7 +129,10 @@ func cachedImage(t *testing.T, root, key string) string {
 	}
 	cache := filepath.Join(base, "residency-operator", "image-test")
 	dir := filepath.Join(cache, key)
+	defer pruneCache(cache)
 	if _, err := os.Stat(filepath.Join(dir, "digest")); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now)
 		t.Logf("image from the cache: %s", dir)
 		return dir
 	}
@@ -139,16 +147,23 @@ func cachedImage(t *testing.T, root, key string) string {
 	start := time.Now()
 	buildImage(t, root, tmp, key)
 	t.Logf("built the image in %s", time.Since(start).Round(100*time.Millisecond))
-	old, _ := filepath.Glob(filepath.Join(cache, "*"))
-	for _, o := range old {
-		if !strings.HasPrefix(filepath.Base(o), ".") {
-			_ = os.RemoveAll(o)
-		}
-	}
 	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "digest")); statErr == nil {
+			return dir // another run built the same inputs meanwhile
+		}
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// pruneCache removes cache entries (and abandoned builds) not used for a day.
+func pruneCache(cache string) {
+	entries, _ := os.ReadDir(cache)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+			_ = os.RemoveAll(filepath.Join(cache, e.Name()))
+		}
+	}
 }
 
 func TestImage(t *testing.T) {
@@ -331,6 +346,10 @@ func runManager(t *testing.T, root, bin string) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds kube-apiserver and etcd and points it at them")
 	}
+	// envtest logs through controller-runtime; without a logger it prints a warning with a stack.
+	w := &testWriter{t: t}
+	defer w.done.Store(true)
+	logf.SetLogger(zap.New(zap.WriteTo(w)))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
@@ -500,6 +519,20 @@ func runManager(t *testing.T, root, bin string) {
 		}
 		return nil
 	})
+}
+
+// testWriter sends log lines to t.Log, shown when the test fails or runs with -v, until done:
+// t.Log after the test has ended would panic.
+type testWriter struct {
+	t    *testing.T
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
 }
 
 func must(t *testing.T, err error) {

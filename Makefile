@@ -12,9 +12,10 @@ GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 # verbosely so the output shows the specs that ran. Every other package is pure.
 ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
 	./test/e2e/... ./test/deploy/...
-# The Ginkgo suites' entry points, and the tests that start a control plane of their own: `make
-# unit` skips them and runs the pure tests that sit beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest)$$
+# The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
+# that build images and release archives: `make unit` skips them and runs the pure tests that sit
+# beside them.
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 
@@ -77,15 +78,18 @@ unit: ## Run the pure tests only (engine, catalog, CLI, ...): no control plane, 
 	go test -count=1 -skip '$(CLUSTER_TESTS)' ./...
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) and the workflow linter.
+lint: $(GOLANGCI_LINT) lint-workflows ## Run golangci-lint (.golangci.yml) and actionlint on the workflows.
 	$(GOLANGCI_LINT) run ./...
 
 $(GOLANGCI_LINT):
 	@bash hack/tools/build.sh golangci-lint >/dev/null
 
 .PHONY: test
-test: tools verify ## Run every test: unit, envtest (real kube-apiserver) and e2e.
-	go test -count=1 $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
+test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image and e2e.
+	# test/image compiles the manager and the plugin for the image and the archive: on a cold build
+	# cache that alone can pass go test's default 10-minute limit.
+	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
+	$(MAKE) -s test-release
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: bench
@@ -118,3 +122,44 @@ run: manifests generate ## Run the manager (controllers only; the cluster cannot
 .PHONY: demo
 demo: tools ## Start a local multi-region control plane, the operator and a sample app, and show where it ran (KEEP=1 keeps it).
 	go run ./hack/demo
+
+##@ Release
+
+# The chart's appVersion is the release the defaults point at: the image tag of the chart and of
+# config/manager, and the tag `make image` records.
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/residency-operator/Chart.yaml)
+IMAGE ?= ghcr.io/residency-operator/residency-operator:$(APP_VERSION)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Every timestamp in the image and the archives is the commit's, so rebuilding a commit gives the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# A semantic version for the plugin archives and the krew manifest: the tag, or the next release as a pre-release.
+RELEASE_VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --exact-match 2>/dev/null || echo v$(APP_VERSION)-dev)
+# The release tool lives in its own module (hack/tools/release) so go-containerregistry pins nothing in go.mod.
+RELEASE_TOOL := go -C hack/tools/release run .
+
+.PHONY: image
+image: ## Build the multi-arch manager image without Docker: bin/image/oci (OCI layout), .oci.tar, sbom.spdx.json.
+	$(RELEASE_TOOL) image --root $(CURDIR) --out $(CURDIR)/bin/image --platforms $(IMAGE_PLATFORMS) \
+	  --version $(VERSION) --commit $(COMMIT) --source-date-epoch $(SOURCE_DATE_EPOCH) --ref $(IMAGE)
+
+.PHONY: image-push
+image-push: ## Push bin/image/oci to IMAGE=registry/repository:tag (credentials from ~/.docker/config.json; INSECURE=1 for plain HTTP).
+	$(RELEASE_TOOL) push --layout $(CURDIR)/bin/image/oci --image $(IMAGE) $(if $(INSECURE),--insecure)
+
+.PHONY: release-local
+release-local: ## Build the plugin archives for linux/darwin/windows x amd64/arm64 into bin/release, with checksums and the krew manifest.
+	$(RELEASE_TOOL) plugin --root $(CURDIR) --out $(CURDIR)/bin/release --version $(RELEASE_VERSION) \
+	  --commit $(COMMIT) --source-date-epoch $(SOURCE_DATE_EPOCH)
+	$(RELEASE_TOOL) krew --template $(CURDIR)/plugins/residency.yaml.tmpl --checksums $(CURDIR)/bin/release/checksums.txt \
+	  --version $(RELEASE_VERSION) --out $(CURDIR)/bin/release/plugins/residency.yaml
+
+ACTIONLINT_VERSION ?= v1.7.12
+.PHONY: lint-workflows
+lint-workflows: ## Lint .github/workflows with actionlint (built once into $(TOOLS_DIR)).
+	@test -x $(TOOLS_DIR)/actionlint || { mkdir -p $(TOOLS_DIR) && GOBIN=$(TOOLS_DIR) GOFLAGS=-trimpath go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); }
+	$(TOOLS_DIR)/actionlint .github/workflows/*.yaml
+
+.PHONY: test-release
+test-release: ## Unit tests of the release tool (reproducible layers, SBOM, push to an in-process registry).
+	go -C hack/tools/release test -count=1 ./...

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -332,5 +333,20 @@ func TestClusterCommandsGolden(t *testing.T) {
 			}
 			golden(t, tt.name+".txt", transcript(tt.args, code, stdout, stderr))
 		})
+	}
+}
+
+// TestVersion: --version names the version, the commit and the Go toolchain, on stdout.
+func TestVersion(t *testing.T) {
+	oldVersion, oldCommit := version, commit
+	t.Cleanup(func() { version, commit = oldVersion, oldCommit })
+	version, commit = "v1.2.3", "0123abc"
+	code, stdout, stderr := runCLI(t, []string{"--version"}, "", nil)
+	if code != exitOK {
+		t.Fatalf("exit status = %d, stderr: %s", code, stderr)
+	}
+	want := "kubectl-residency v1.2.3 (commit 0123abc, " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+	if stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
 }

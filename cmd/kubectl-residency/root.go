@@ -110,6 +110,9 @@ applied, and explains where governed pods run and why.
 			HiddenDefaultCmd: true,
 		},
 	}
+	// The default template prints only "version X"; a version string with braces must not be
+	// read as a template, so it is computed here rather than templated.
+	root.SetVersionTemplate(versionLine())
 	root.SetIn(a.in)
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)

@@ -139,7 +139,9 @@ type PodFacts struct {
 	// NodeSelector and Affinity (required node affinity only is read) as the pod has them.
 	NodeSelector map[string]string
 	Affinity     *corev1.Affinity
-	// Tolerations decide which tainted nodes a replacement could run on (PlaceableOn).
+	// Tolerations decide which tainted nodes a replacement could run on (PlaceableOn, which
+	// judges running pods). The admission review parser does not decode them: a rule that reads
+	// them at the Admission stage must teach internal/webhook/podreview.go to.
 	Tolerations []corev1.Toleration
 }
 

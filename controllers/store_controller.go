@@ -367,8 +367,11 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, run *store
 	}
 }
 
+// violationKey identifies a violation by its object only: the audit finds at most one per
+// object, and a node whose location flips between untrusted and not permitted must not restart
+// the eviction clock (or announce the violation again).
 func violationKey(v v1alpha1.Violation) string {
-	return v.Object.Kind + "/" + v.Object.Name + "/" + string(v.Reason)
+	return v.Object.Kind + "/" + v.Object.Name
 }
 
 func objectKey(kind, name string) string { return kind + "/" + name }

@@ -84,10 +84,10 @@ lint: $(GOLANGCI_LINT) lint-workflows ## Run golangci-lint (.golangci.yml) and a
 $(GOLANGCI_LINT):
 	@bash hack/tools/build.sh golangci-lint >/dev/null
 
+# test/image compiles the manager and the plugin for the image and the archive: on a cold build
+# cache that alone can pass go test's default 10-minute limit, hence -timeout.
 .PHONY: test
 test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image and e2e.
-	# test/image compiles the manager and the plugin for the image and the archive: on a cold build
-	# cache that alone can pass go test's default 10-minute limit.
 	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
 	$(MAKE) -s test-release
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color

@@ -6,6 +6,12 @@ TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/residency-operator/k8s-$(K8S
 export RESIDENCY_TOOLS_DIR := $(TOOLS_DIR)
 export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 
+# Every Go build of the tree is static and path-free, as the released image's is (see
+# hack/tools/release): the test builds and test/image's image build then share one build cache
+# instead of compiling every dependency twice on a cold machine.
+export CGO_ENABLED := 0
+export GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath)
+
 CONTROLLER_GEN ?= go tool controller-gen
 GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 # The one list of packages whose tests start a real kube-apiserver (Ginkgo + envtest); run

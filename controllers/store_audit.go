@@ -36,9 +36,6 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 	res.nextExceptionChange = next
 	// Only this store: its verdict is the store's, whatever other stores of the namespace say.
 	pol := &engine.Policies{Stores: []*v1alpha1.PersonalDataStore{store}, Exceptions: exceptions, Now: now}
-	if _, err := engine.RequirementFor(store).Terms(nil); err != nil {
-		return nil, fmt.Errorf("computing permitted terms: %w", err)
-	}
 	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
 	if err != nil {
 		return nil, err

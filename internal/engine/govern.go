@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -42,7 +44,9 @@ type SelectFunc func(owner metav1.Object, which SelectorKind, sel *metav1.LabelS
 
 // Policies are what decides about the objects of one namespace: its stores and exceptions, the
 // cluster's Jurisdictions, and the time exceptions are judged at. Decisions only read them, so
-// they may share a cache's objects.
+// they may share a cache's objects. A Policies remembers the selectors it compiled and the
+// permitted terms it computed, so that deciding about every pod of a store compiles and computes
+// each once: build one per review or reconcile, and do not share it between goroutines.
 type Policies struct {
 	// Stores of the namespace; stores being deleted govern nothing.
 	Stores []*v1alpha1.PersonalDataStore
@@ -52,15 +56,62 @@ type Policies struct {
 	Jurisdictions map[string]*v1alpha1.JurisdictionSpec
 	// Now is when exceptions are judged.
 	Now time.Time
-	// Select matches selectors; nil means Selects.
+	// Select matches selectors; nil compiles each selector once per Policies, by the rule of
+	// SelectorFor.
 	Select SelectFunc
+
+	compiled map[compiledKey]labels.Selector // nil selector: selects nothing
+	permits  map[string]permit
+}
+
+type compiledKey struct {
+	owner metav1.Object
+	which SelectorKind
+}
+
+// permit is a permitted set computed for a set of stores.
+type permit struct {
+	req   Requirement
+	terms []corev1.NodeSelectorTerm
+	err   error
 }
 
 func (p *Policies) selects(owner metav1.Object, which SelectorKind, sel *metav1.LabelSelector, l map[string]string) bool {
 	if p.Select != nil {
 		return p.Select(owner, which, sel, l)
 	}
-	return Selects(sel, l)
+	key := compiledKey{owner, which}
+	compiled, found := p.compiled[key]
+	if !found {
+		compiled, _ = SelectorFor(sel)
+		if p.compiled == nil {
+			p.compiled = map[compiledKey]labels.Selector{}
+		}
+		p.compiled[key] = compiled
+	}
+	return compiled != nil && compiled.Matches(labels.Set(l))
+}
+
+// permitted returns the requirement and permitted terms of a set of stores, computed once per
+// distinct set (by name: the stores of one namespace).
+func (p *Policies) permitted(stores []*v1alpha1.PersonalDataStore) (Requirement, []corev1.NodeSelectorTerm, error) {
+	names := make([]string, len(stores))
+	for i, s := range stores {
+		names[i] = s.Name
+	}
+	slices.Sort(names)
+	key := strings.Join(names, "\x00")
+	if r, ok := p.permits[key]; ok {
+		return r.req, r.terms, r.err
+	}
+	var r permit
+	r.req = RequirementFor(stores...)
+	r.terms, r.err = r.req.Terms(p.Jurisdictions)
+	if p.permits == nil {
+		p.permits = map[string]permit{}
+	}
+	p.permits[key] = r
+	return r.req, r.terms, r.err
 }
 
 // Lift is a store that an active exception lifts for an object.

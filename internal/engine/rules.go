@@ -20,13 +20,6 @@ import (
 // maxPlacesListed bounds the places a message lists; the rest are counted.
 const maxPlacesListed = 5
 
-// permitted is the requirement and terms of a set of stores.
-func permitted(p *Policies, stores []*v1alpha1.PersonalDataStore) (Requirement, []corev1.NodeSelectorTerm, error) {
-	req := RequirementFor(stores...)
-	terms, err := req.Terms(p.Jurisdictions)
-	return req, terms, err
-}
-
 // PlacementFailure is the finding for a permitted set that cannot be written as node affinity
 // (ErrTooManyTerms), alone or ANDed with the pod's own: admission cannot place the object.
 func PlacementFailure(object string, err error) Finding {
@@ -42,7 +35,7 @@ func noCommonPlace(object string, req Requirement, fix string) Finding {
 }
 
 func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
-	req, terms, err := permitted(p, stores)
+	req, terms, err := p.permitted(stores)
 	if err != nil {
 		return []Finding{PlacementFailure("pod", err)}, nil
 	}
@@ -125,7 +118,7 @@ func nodeFindings(c *Context, name string, req Requirement, terms []corev1.NodeS
 }
 
 func claimFindings(p *Policies, claim *ClaimFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
-	req, terms, err := permitted(p, stores)
+	req, terms, err := p.permitted(stores)
 	if err != nil {
 		return []Finding{PlacementFailure("claim's volume", err)}, nil
 	}
@@ -241,12 +234,7 @@ func sharedRegionHint(place *corev1.Node, provisioner string) string {
 	if region == "" || place.Labels[v1alpha1.CountryLabel] != "" {
 		return ""
 	}
-	var at []string
-	for _, p := range catalog.Providers() {
-		if r, ok := catalog.Lookup(p, region); ok {
-			at = append(at, fmt.Sprintf("%s at %s", r.Country, p))
-		}
-	}
+	at := countriesAt(region)
 	if len(at) < 2 {
 		return ""
 	}
@@ -264,6 +252,18 @@ func (c *Context) nodeByName(name string) *corev1.Node {
 		return nil
 	}
 	return node
+}
+
+// countriesAt says where each cloud that has a region of that name puts it, such as
+// ["IE at aws", "GB at alibaba"]: the clouds that share a name and what that name means there.
+func countriesAt(region string) []string {
+	var at []string
+	for _, p := range catalog.Providers() {
+		if r, ok := catalog.Lookup(p, region); ok {
+			at = append(at, fmt.Sprintf("%s at %s", r.Country, p))
+		}
+	}
+	return at
 }
 
 // unquotedRegion reads the region out of a PlacesOfPod description such as `region "mars-1"`.
@@ -301,13 +301,7 @@ func ambiguityHint(unknown []string) string {
 		if !ok {
 			continue
 		}
-		var at []string
-		for _, p := range catalog.Providers() {
-			if r, ok := catalog.Lookup(p, region); ok {
-				at = append(at, fmt.Sprintf("%s at %s", r.Country, p))
-			}
-		}
-		if len(at) > 1 {
+		if at := countriesAt(region); len(at) > 1 {
 			hints = append(hints, fmt.Sprintf("%s is %s", region, strings.Join(at, ", ")))
 		}
 	}

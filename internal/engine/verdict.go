@@ -199,8 +199,7 @@ func (v *Verdict) permit(p *Policies) {
 	if !v.Constrained() {
 		return
 	}
-	v.Requirement = RequirementFor(v.Constraining()...)
-	v.Terms, v.TermsErr = v.Requirement.Terms(p.Jurisdictions)
+	v.Requirement, v.Terms, v.TermsErr = p.permitted(v.Constraining())
 }
 
 // byMode runs check on the Enforce stores, then on Enforce and Warn, then on all, keeping at each

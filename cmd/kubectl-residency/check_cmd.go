@@ -83,12 +83,17 @@ func (a *app) runCheck(ctx context.Context, o *checkOptions) error {
 
 	opts := check.Options{Now: a.deps.now(), Provider: catalog.Provider(o.provider)}
 	if o.cluster {
-		live, err := a.livePolicies(ctx)
+		c, err := a.deps.client()
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
 		}
-		opts.Policies, opts.Live, opts.NodeByName = live.policies, true, live.nodeByName
-		rep.Policies = live.describe
+		opts, err = check.ClusterOptions(ctx, c, opts, func(what string, err error) {
+			fmt.Fprintf(a.errOut, "warning: getting %s: %v\n", what, err)
+		})
+		if err != nil {
+			return &exitError{code: exitBadInput, err: withAPIHint(err)}
+		}
+		rep.Policies = a.clusterName()
 	}
 	rep.Result = check.Run(set, opts)
 	if err := report.Write(a.out, o.output, rep); err != nil {

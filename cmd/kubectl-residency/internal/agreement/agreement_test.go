@@ -5,6 +5,7 @@ package agreement
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -179,15 +179,7 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 			g.Expect(audit).To(HaveLen(5))
 		}).Should(Succeed())
 
-		By("asking the CLI, against the live policies, as `kubectl residency check --cluster` does")
-		policies := livePolicies()
-		nodeByName := func(name string) *corev1.Node {
-			n := &corev1.Node{}
-			if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, n); err != nil {
-				return nil
-			}
-			return n
-		}
+		By("asking the CLI, against the live cluster, as `kubectl residency check --cluster` does")
 
 		placement := &webhook.PodPlacement{Reader: k8sClient, Now: time.Now}
 		residency := &webhook.PodResidency{Reader: k8sClient, Now: time.Now}
@@ -208,7 +200,11 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 			}
 			set := manifest.NewSet(manifest.Options{})
 			set.AddTyped(f.obj, manifest.Source{File: name + ".yaml", Line: 1})
-			res := check.Run(set, check.Options{Now: time.Now(), Policies: policies, Live: true, NodeByName: nodeByName})
+			opts, err := check.ClusterOptions(ctx, k8sClient, check.Options{Now: time.Now()}, func(what string, err error) {
+				Fail(fmt.Sprintf("getting %s: %v", what, err))
+			})
+			Expect(err).NotTo(HaveOccurred())
+			res := check.Run(set, opts)
 			violation, reported := audit[name]
 
 			if f.want == "" {
@@ -231,38 +227,5 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 		}
 	})
 })
-
-// livePolicies lists the cluster's policies into a set, as `check --cluster` does, plus the
-// volumes (which the CLI otherwise reads from the checked files).
-func livePolicies() *manifest.Set {
-	GinkgoHelper()
-	set := manifest.NewSet(manifest.Options{})
-	var (
-		jurs    v1alpha1.JurisdictionList
-		stores  v1alpha1.PersonalDataStoreList
-		exs     v1alpha1.ResidencyExceptionList
-		classes storagev1.StorageClassList
-		pvs     corev1.PersistentVolumeList
-	)
-	for _, l := range []client.ObjectList{&jurs, &stores, &exs, &classes, &pvs} {
-		Expect(k8sClient.List(ctx, l)).To(Succeed())
-	}
-	for i := range jurs.Items {
-		set.AddTyped(&jurs.Items[i], manifest.Source{})
-	}
-	for i := range stores.Items {
-		set.AddTyped(&stores.Items[i], manifest.Source{})
-	}
-	for i := range exs.Items {
-		set.AddTyped(&exs.Items[i], manifest.Source{})
-	}
-	for i := range classes.Items {
-		set.AddTyped(&classes.Items[i], manifest.Source{})
-	}
-	for i := range pvs.Items {
-		set.AddTyped(&pvs.Items[i], manifest.Source{})
-	}
-	return set
-}
 
 var resourceOneGi = resource.MustParse("1Gi")

@@ -12,12 +12,9 @@ import (
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/catalog"
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 	"github.com/residency-operator/residency-operator/internal/manifest"
 )
-
-// defaultClassAnnotation marks the cluster's default StorageClass, which claims without
-// storageClassName get.
-const defaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 
 // Options say what to check against.
 type Options struct {
@@ -36,6 +33,9 @@ type Options struct {
 	// NodeByName returns a node of the live cluster, or nil; nil offline, where the location of a
 	// node named by spec.nodeName cannot be known.
 	NodeByName func(name string) *corev1.Node
+	// VolumeByName returns a PersistentVolume of the live cluster, or nil; nil offline, where a
+	// volume that is not in the checked files cannot be known.
+	VolumeByName func(name string) *corev1.PersistentVolume
 }
 
 // Run checks the objects of set. It never fails: everything it finds is a Finding.
@@ -91,6 +91,9 @@ type checker struct {
 	// mounted by a governed pod is governed too.
 	mounts   map[string][]*v1alpha1.PersonalDataStore
 	findings []Finding
+	// pols are the engine's policies by namespace, kept so that each selector is compiled and
+	// each permitted set computed once for the whole check.
+	pols map[string]*engine.Policies
 }
 
 func newChecker(pol *manifest.Set, opts Options) *checker {
@@ -104,6 +107,7 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 		classes:       map[string]*storagev1.StorageClass{},
 		volumes:       map[string]*corev1.PersistentVolume{},
 		mounts:        map[string][]*v1alpha1.PersonalDataStore{},
+		pols:          map[string]*engine.Policies{},
 	}
 	for _, j := range pol.Jurisdictions {
 		c.jurisdictions[j.Name] = &j.Spec
@@ -124,7 +128,7 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 	}
 	for _, sc := range pol.StorageClasses {
 		c.classes[sc.Name] = sc
-		if sc.Annotations[defaultClassAnnotation] == "true" && c.defaultClass == nil {
+		if sc.Annotations[lookup.DefaultClassAnnotation] == "true" && c.defaultClass == nil {
 			c.defaultClass = sc
 		}
 	}
@@ -156,7 +160,12 @@ func (c *checker) report(obj *manifest.Object, rule Rule, sev Severity, format s
 
 // policiesOf are the engine's policies of a namespace.
 func (c *checker) policiesOf(namespace string) *engine.Policies {
-	return &engine.Policies{Stores: c.stores[namespace], Exceptions: c.exceptions[namespace], Jurisdictions: c.jurisdictions, Now: c.opts.Now}
+	if p, ok := c.pols[namespace]; ok {
+		return p
+	}
+	p := &engine.Policies{Stores: c.stores[namespace], Exceptions: c.exceptions[namespace], Jurisdictions: c.jurisdictions, Now: c.opts.Now}
+	c.pols[namespace] = p
+	return p
 }
 
 // context is what the engine knows offline: the manifests, and the live cluster's nodes when
@@ -173,13 +182,16 @@ func (c *checker) Node(name string) (*corev1.Node, error) {
 	return c.opts.NodeByName(name), nil
 }
 
-// Volume finds a PersistentVolume of the checked set. The live policies hold no volumes, so one
-// that is not in the checked files cannot be judged, against a cluster or not.
+// Volume finds a PersistentVolume of the checked set, else of the live cluster; offline, one that
+// is not in the checked files cannot be known.
 func (c *checker) Volume(name string) (*corev1.PersistentVolume, error) {
 	if pv := c.volumes[name]; pv != nil {
 		return pv, nil
 	}
-	return nil, engine.ErrNotKnown
+	if c.opts.VolumeByName == nil {
+		return nil, engine.ErrNotKnown
+	}
+	return c.opts.VolumeByName(name), nil
 }
 
 // StorageClass finds a StorageClass of the checked set (or the live cluster), or its default one.

@@ -150,6 +150,14 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 			requeue = minPositive(requeue, heldRecheck)
 			continue
 		}
+		if stale, err := capacity.nodeNowPermitted(ctx, shared, answer); err != nil {
+			return requeue, err
+		} else if stale {
+			// The node gained a permitted jurisdiction since the audit read it (a Jurisdiction
+			// edit reverted, say): the violation is gone, and the next audit says so.
+			requeue = minPositive(requeue, time.Second)
+			continue
+		}
 		pod := shared.DeepCopy() // the audit's pods are the cache's own objects
 
 		if !r.Evictor.Limiter.Allow() {
@@ -199,6 +207,7 @@ type heldPod struct {
 type capacityAnswer struct {
 	placeable     bool
 	node          string // the first node found that could
+	terms         []corev1.NodeSelectorTerm
 	why           string // why none could
 	jurisdictions []string
 }
@@ -211,6 +220,20 @@ type capacityCheck struct {
 	now   time.Time
 	pol   *engine.Policies
 	memo  map[string]capacityAnswer
+}
+
+// nodeNowPermitted reports whether the node a violating pod runs on is, as the cache has it now,
+// permitted for it: the audit read the node earlier in the reconcile, and the node controller may
+// have relabelled it since.
+func (c *capacityCheck) nodeNowPermitted(ctx context.Context, pod *corev1.Pod, answer capacityAnswer) (bool, error) {
+	if pod.Spec.NodeName == "" || len(answer.terms) == 0 {
+		return false, nil
+	}
+	var node corev1.Node
+	if err := c.r.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, &node); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return node.Annotations[engine.LocationProblemAnnotation] == "" && engine.NodePermitted(&node, answer.terms), nil
 }
 
 // forPod decides with engine.PlacePod what the pod's replacement would be held to (every Enforce
@@ -246,6 +269,7 @@ func (c *capacityCheck) forPod(ctx context.Context, pod *corev1.Pod) (capacityAn
 	case len(terms) == 0:
 		answer.why = "the stores that select it permit no common node"
 	default:
+		answer.terms = terms
 		answer.jurisdictions = engine.CandidateJurisdictions(terms)
 		tally := map[string]int{}
 		seen := 0

@@ -34,13 +34,32 @@ func noCommonPlace(object string, req Requirement, fix string) Finding {
 		object, req, fix)}
 }
 
-func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
+// permittedPodFindings are the findings about a pod that its stores alone decide, whatever the
+// pod: stores that permit no common node, or a permitted set too large to write. None means the
+// permitted terms can be injected.
+func permittedPodFindings(p *Policies, stores []*v1alpha1.PersonalDataStore) (Requirement, []corev1.NodeSelectorTerm, []Finding) {
 	req, terms, err := p.permitted(stores)
 	if err != nil {
-		return []Finding{PlacementFailure("pod", err)}, nil
+		return req, nil, []Finding{PlacementFailure("pod", err)}
 	}
 	if len(terms) == 0 {
-		return []Finding{noCommonPlace("pod", req, "give the stores a common allowed jurisdiction, or change the pod's labels so fewer stores select it")}, nil
+		return req, terms, []Finding{noCommonPlace("pod", req, "give the stores a common allowed jurisdiction, or change the pod's labels so fewer stores select it")}
+	}
+	return req, terms, nil
+}
+
+// affinityLoosened is the finding for a pod whose required node affinity, after every mutation,
+// does not keep it on the nodes req permits.
+func affinityLoosened(req Requirement) Finding {
+	return Finding{Reason: AffinityLoosened, Severity: Breach,
+		Field:   "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+		Message: fmt.Sprintf("the pod's required node affinity does not keep it on permitted nodes (%s); another mutating webhook may have replaced the affinity residency-operator injected. Fix: keep the injected jurisdiction terms", req)}
+}
+
+func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
+	req, terms, found := permittedPodFindings(p, stores)
+	if len(found) > 0 {
+		return found, nil
 	}
 	if c.Stage == Running && pod.NodeName == "" {
 		return nil, nil // not bound yet: the injected affinity decides where it goes
@@ -58,9 +77,7 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 		out = append(out, f...)
 	}
 	if c.Stage == Admission && !AffinityImplies(spec, req) {
-		out = append(out, Finding{Reason: AffinityLoosened, Severity: Breach,
-			Field:   "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
-			Message: fmt.Sprintf("the pod's required node affinity does not keep it on permitted nodes (%s); another mutating webhook may have replaced the affinity residency-operator injected. Fix: keep the injected jurisdiction terms", req)})
+		out = append(out, affinityLoosened(req))
 	}
 	return out, nil
 }

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
@@ -71,10 +70,7 @@ func (p *PodPlacement) Place(ctx context.Context, namespace, name string, pod *e
 		return nil, nil
 	}
 	admissionDecisions.WithLabelValues("Pod", "mutated").Inc()
-	return map[string]string{
-		v1alpha1.StoresAnnotation:               strings.Join(v.Requirement.StoreNames(), ","),
-		v1alpha1.AllowedJurisdictionsAnnotation: v.Requirement.AnnotationValue(),
-	}, nil
+	return v.Requirement.PlacementAnnotations(), nil
 }
 
 // PodResidency denies (Enforce) or warns about (Warn) a governed pod whose stores permit no node,

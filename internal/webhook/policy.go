@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -78,32 +76,15 @@ func answer(v *engine.Verdict, kind string, resource schema.GroupResource, name 
 	}
 	if len(v.Denied) > 0 {
 		admissionDecisions.WithLabelValues(kind, "denied").Inc()
-		return nil, apierrors.NewForbidden(resource, name, errors.New(fieldErrors(v.Denied).ToAggregate().Error()))
+		return nil, apierrors.NewForbidden(resource, name, errors.New(engine.DenialMessage(v.Denied)))
 	}
-	var warnings admission.Warnings
-	for _, e := range fieldErrors(v.Warned) {
-		warnings = append(warnings, e.Error()+" (enforcement: Warn, so it is admitted)")
-	}
+	warnings := admission.Warnings(engine.WarningMessages(v.Warned))
 	decision := "allowed"
 	if len(warnings) > 0 {
 		decision = "warned"
 	}
 	admissionDecisions.WithLabelValues(kind, decision).Inc()
 	return warnings, nil
-}
-
-// fieldErrors shows findings as field errors: the path, then the engine's message.
-func fieldErrors(findings []engine.Finding) field.ErrorList {
-	var errs field.ErrorList
-	for _, f := range findings {
-		errs = append(errs, field.Forbidden(fieldPath(f.Field), f.Message))
-	}
-	return errs
-}
-
-func fieldPath(dotted string) *field.Path {
-	parts := strings.Split(dotted, ".")
-	return field.NewPath(parts[0], parts[1:]...)
 }
 
 // requestNamespace returns the namespace of the admission request: pods created by controllers

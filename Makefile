@@ -16,12 +16,12 @@ CONTROLLER_GEN ?= go tool controller-gen
 GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 # The one list of packages whose tests start a real kube-apiserver (Ginkgo + envtest); run
 # verbosely so the output shows the specs that ran. Every other package is pure.
-ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
-	./test/e2e/... ./test/deploy/...
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./internal/admissionpolicy/... \
+	./cmd/kubectl-residency/internal/agreement/... ./test/e2e/... ./test/deploy/...
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives: `make unit` skips them and runs the pure tests that sit
 # beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest)$$
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 

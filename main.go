@@ -57,6 +57,7 @@ func main() {
 		namespace, serviceName          string
 		secretName                      string
 		mutatingName, validatingName    string
+		admissionMode                   string
 	)
 	// Leader election is on by default in a cluster (two replicas must not both evict) and off
 	// when the manager runs outside one, as in `make run` against a local control plane.
@@ -81,6 +82,9 @@ func main() {
 	flag.Float64Var(&controllerOpts.EvictionsPerSecond, "evictions-per-second", controllerOpts.EvictionsPerSecond,
 		"Evictions of violating pods per second, across all stores (PodDisruptionBudgets apply as well).")
 	flag.IntVar(&controllerOpts.EvictionBurst, "eviction-burst", controllerOpts.EvictionBurst, "Evictions allowed in a burst above the steady rate.")
+	flag.StringVar(&admissionMode, "admission", AdmissionPolicies,
+		"How governed pods are placed and checked at creation: "+AdmissionPolicies+" (compiled MutatingAdmissionPolicies and ValidatingAdmissionPolicies that kube-apiserver evaluates itself, Kubernetes 1.36 or later; the webhooks then only judge pods pinned with spec.nodeName and claims), "+
+			AdmissionWebhook+" (the webhooks only, for older clusters), or "+AdmissionBoth+". The webhook configurations must match: the chart's admission.mode sets both.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -90,6 +94,16 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	setupLog := ctrl.Log.WithName("setup")
+	switch admissionMode {
+	case AdmissionPolicies, AdmissionBoth:
+		controllerOpts.AdmissionPolicies = true
+	case AdmissionWebhook:
+		controllerOpts.AdmissionPolicies = false
+	default:
+		setupLog.Error(nil, "invalid --admission", "value", admissionMode, "allowed", []string{AdmissionPolicies, AdmissionWebhook, AdmissionBoth})
+		os.Exit(2)
+	}
+	controllerOpts.OperatorNamespace = namespace
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
@@ -217,3 +231,10 @@ func certDirOrDefault(dir string) string {
 	}
 	return filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
 }
+
+// Admission modes (--admission).
+const (
+	AdmissionPolicies = "policies"
+	AdmissionWebhook  = "webhook"
+	AdmissionBoth     = "both"
+)

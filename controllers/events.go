@@ -25,6 +25,9 @@ const (
 	// EventExceptionActive and EventExceptionExpired announce an exception's window.
 	EventExceptionActive  = "ExceptionActive"
 	EventExceptionExpired = "ExceptionExpired"
+	// EventAdmissionNotCompiled: a namespace's stores could not be compiled into admission
+	// policies; the previous policies stay in force.
+	EventAdmissionNotCompiled = "AdmissionNotCompiled"
 )
 
 // Event actions: what the operator was doing.

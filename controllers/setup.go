@@ -10,12 +10,14 @@
 //   - ProcessorReconciler: a DataProcessor's status (the stores naming it, its jurisdictions).
 //   - ExceptionReconciler: a ResidencyException's Active condition, announced at start and expiry.
 //   - NamespaceReconciler: the governed label on namespaces that hold a store.
+//   - AdmissionPolicyReconciler: each governed namespace's compiled admission policies.
 package controllers
 
 import (
 	"context"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -30,11 +32,16 @@ type Options struct {
 	EvictionBurst      int
 	// Clock is the time grace periods and exception windows are judged by; tests pass a fake one.
 	Clock clock.Clock
+	// AdmissionPolicies compiles each namespace's policies into admission policies that
+	// kube-apiserver evaluates (admission mode policies or both); false removes them (webhook).
+	AdmissionPolicies bool
+	// OperatorNamespace is never given admission policies, nor is kube-system.
+	OperatorNamespace string
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
-	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}}
+	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system"}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -77,6 +84,12 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	}
 	if err := (&NamespaceReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up namespace controller: %w", err)
+	}
+	if err := (&AdmissionPolicyReconciler{
+		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock, Enabled: opts.AdmissionPolicies,
+		Excluded: []string{metav1.NamespaceSystem, opts.OperatorNamespace},
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up admission policy controller: %w", err)
 	}
 	return nil
 }

@@ -101,7 +101,10 @@ var _ = BeforeSuite(func() {
 		WebhookServer:          webhook.NewServer(serverOpts),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.SetupWithManager(ctx, mgr)).To(Succeed())
+	// These specs test the webhooks themselves: admission mode webhook, no compiled policies.
+	opts := controllers.DefaultOptions()
+	opts.AdmissionPolicies = false
+	Expect(controllers.SetupWithManager(ctx, mgr, opts)).To(Succeed())
 	Expect(residencywebhook.Setup(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

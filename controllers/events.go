@@ -28,6 +28,8 @@ const (
 	// EventAdmissionNotCompiled: a namespace's stores could not be compiled into admission
 	// policies; the previous policies stay in force.
 	EventAdmissionNotCompiled = "AdmissionNotCompiled"
+	// EventPlacementRefused: a pod held by the placement gate could not be placed on release.
+	EventPlacementRefused = "PlacementRefused"
 )
 
 // Event actions: what the operator was doing.

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
@@ -17,6 +18,8 @@ const (
 	nodeJurisdictionIndex = "residency.node.jurisdiction"
 	// nodeLocationProblemIndex maps a node to its location problem (Untrusted, Unknown), if any.
 	nodeLocationProblemIndex = "residency.node.locationProblem"
+	// podPlacementGateIndex is "true" for pods held by the placement gate.
+	podPlacementGateIndex = "residency.pod.placementGate"
 )
 
 func setupIndexers(ctx context.Context, mgr manager.Manager) error {
@@ -26,9 +29,19 @@ func setupIndexers(ctx context.Context, mgr manager.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return indexer.IndexField(ctx, &corev1.Node{}, nodeLocationProblemIndex, func(obj client.Object) []string {
+	if err := indexer.IndexField(ctx, &corev1.Node{}, nodeLocationProblemIndex, func(obj client.Object) []string {
 		if p := obj.GetAnnotations()[engine.LocationProblemAnnotation]; p != "" {
 			return []string{p}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &corev1.Pod{}, podPlacementGateIndex, func(obj client.Object) []string {
+		for _, g := range obj.(*corev1.Pod).Spec.SchedulingGates {
+			if g.Name == v1alpha1.PlacementGate {
+				return []string{"true"}
+			}
 		}
 		return nil
 	})

@@ -24,6 +24,19 @@ const (
 	// webhooks select these namespaces and fail closed in them.
 	GovernedNamespaceLabel = "dataresidency.io/governed"
 
+	// AwaitPoliciesLabel, set to "true" by a person on a Namespace (in the same manifests as its
+	// workloads), says that the namespace will hold stores: until its admission policies are
+	// compiled, its new pods are held by PlacementGate instead of being scheduled unplaced.
+	AwaitPoliciesLabel = "dataresidency.io/await-policies"
+
+	// PoliciesCompiledLabel is set by the operator on a namespace whose compiled admission
+	// policies are in force; pods created from then on are placed at creation and not gated.
+	PoliciesCompiledLabel = "dataresidency.io/policies-compiled"
+
+	// PlacementGate is the scheduling gate that holds a pod of an awaiting namespace until the
+	// operator releases it; the release passes through the compiled policies, which place it.
+	PlacementGate = "dataresidency.io/awaiting-policies"
+
 	// StoresAnnotation lists, comma-separated, the stores that governed a pod at admission.
 	StoresAnnotation = "dataresidency.io/stores"
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -415,8 +416,11 @@ func TestCompiledPoliciesAgree(t *testing.T) {
 	c := apiServer(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
 	seed := r.Uint64()
+	if s, err := strconv.ParseUint(os.Getenv("RESIDENCY_AGREE_SEED"), 10, 64); err == nil {
+		seed = s // reproduce a failure
+	}
 	r = rand.New(rand.NewPCG(seed, 15))
-	t.Logf("seed %d", seed)
+	t.Logf("seed %d (RESIDENCY_AGREE_SEED=%d reproduces this run)", seed, seed)
 	nodes := randomNodes(r)
 	now := time.Now()
 	pods := 0

@@ -334,6 +334,7 @@ const (
 	typeSelector = "Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
 	typeTerm     = typeSelector + ".nodeSelectorTerms"
 	typeExpr     = typeTerm + ".matchExpressions"
+	typeFields   = typeTerm + ".matchFields"
 )
 
 // mutation sets the placement annotations and ANDs the permitted terms into the pod's required
@@ -358,13 +359,16 @@ var mutation = `variables.t.size() == 0 || (!variables.done && variables.own.siz
 
 // newTerms is the pod's required terms ANDed with the permitted ones, engine.IntersectPlacement's
 // product without its minimisation (the same nodes): each own term with each permitted term's
-// expressions appended (those it lacks); an empty own term matches nothing and stays as it is. CEL in admission
-// policies has no let, so the mutation writes it once per patch path; only one is evaluated.
+// expressions appended (those it lacks); an empty own term matches nothing and stays empty. The
+// pod's own requirements are rebuilt as typed objects: the API server cannot write a list that
+// mixes them with the object's own values. CEL in admission policies has no let, so the mutation
+// writes this once per patch path; only one is evaluated.
 const newTerms = `(variables.own.size() == 0 ?
     variables.t.map(t, ` + typeTerm + `{matchExpressions: t.map(k, ` + typeExpr + `{key: k, operator: "In", values: ["true"]})}) :
-    variables.own.map(o, o.?matchExpressions.orValue([]).size() == 0 && o.?matchFields.orValue([]).size() == 0 ? [o] :
-      variables.t.map(t, ` + typeTerm + `{?matchFields: o.?matchFields,
-        matchExpressions: o.?matchExpressions.orValue([]) +
+    variables.own.map(o, o.?matchExpressions.orValue([]).size() == 0 && o.?matchFields.orValue([]).size() == 0 ? [` + typeTerm + `{}] :
+      variables.t.map(t, ` + typeTerm + `{
+        ?matchFields: has(o.matchFields) ? optional.of(o.matchFields.map(e, ` + typeFields + `{key: e.key, operator: e.operator, ?values: e.?values})) : optional.none(),
+        matchExpressions: o.?matchExpressions.orValue([]).map(e, ` + typeExpr + `{key: e.key, operator: e.operator, ?values: e.?values}) +
           t.filter(k, !o.?matchExpressions.orValue([]).exists(e, e.key == k && e.operator == "In" && e.?values.orValue([]) == ["true"])).map(k,
             ` + typeExpr + `{key: k, operator: "In", values: ["true"]})})).flatten())`
 
@@ -374,14 +378,27 @@ func meta(name, namespace string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedBy, NamespaceLabel: namespace}}
 }
 
-// podCreate matches pod creation: placement is decided once, when a pod is created.
-var podCreate = admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+// podAdmission matches pod creation and updates: placement is decided once, when a pod is
+// created or, for a pod held by the placement gate, when the gate is removed (releasing).
+var podAdmission = admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 	RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 		Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
 			Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
 	},
 }}}
+
+// hasGate is a CEL condition: the pod in obj carries the placement gate.
+func hasGate(obj string) string {
+	return obj + ".spec.?schedulingGates.orValue([]).exists(g, g.name == " + celString(v1alpha1.PlacementGate) + ")"
+}
+
+// creationOrRelease limits the compiled policies to pod creation and to the update that removes
+// the placement gate: a gated pod's node affinity may still be narrowed then, and is.
+var creationOrRelease = []admissionregistrationv1.MatchCondition{{
+	Name:       "creation-or-gate-release",
+	Expression: `request.operation == "CREATE" || (` + hasGate("oldObject") + ` && !` + hasGate("object") + `)`,
+}}
 
 // inNamespace binds a policy to one namespace by the name label the API server sets on every
 // namespace: nothing the operator has to label first.
@@ -405,7 +422,8 @@ func mutating(namespace string, common []admissionregistrationv1.Variable, t *pl
 	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
 		ObjectMeta: meta(name, namespace),
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
-			MatchConstraints: &podCreate,
+			MatchConstraints: &podAdmission,
+			MatchConditions:  creationOrRelease,
 			Variables:        vars,
 			Mutations: []admissionregistrationv1.Mutation{{
 				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
@@ -459,7 +477,8 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: meta(name, namespace),
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			MatchConstraints: &podCreate,
+			MatchConstraints: &podAdmission,
+			MatchConditions:  creationOrRelease,
 			Variables:        vars,
 			Validations:      validations,
 			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
@@ -469,6 +488,53 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 		ObjectMeta: meta(name, namespace),
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: inNamespace(namespace),
 			ValidationActions: []admissionregistrationv1.ValidationAction{action}},
+	}
+	return policy, binding
+}
+
+// GateName names the placement gate's policy and binding.
+const GateName = "residency-placement-gate"
+
+// Gate is the one policy the operator keeps for the whole cluster: in namespaces labelled
+// AwaitPoliciesLabel whose policies are not compiled yet (no PoliciesCompiledLabel), new pods
+// get the PlacementGate scheduling gate, so that a GitOps tool applying workloads before stores
+// cannot have them scheduled unplaced. Pods pinned with spec.nodeName are not schedulable, so not
+// gated (the webhook judges them). excluded namespaces are never matched.
+func Gate(excluded []string) (*admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.MutatingAdmissionPolicyBinding) {
+	gate := celString(v1alpha1.PlacementGate)
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: GateName, Labels: map[string]string{ManagedByLabel: ManagedBy}},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+						Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
+				},
+			}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name: "schedulable", Expression: `object.spec.?nodeName.orValue("") == ""`,
+			}},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: hasGate("object") + ` ? [] :
+has(object.spec.schedulingGates) ?
+  [JSONPatch{op: "add", path: "/spec/schedulingGates/-", value: Object.spec.schedulingGates{name: ` + gate + `}}] :
+  [JSONPatch{op: "add", path: "/spec/schedulingGates", value: [Object.spec.schedulingGates{name: ` + gate + `}]}]`},
+			}},
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+		},
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: GateName, Labels: map[string]string{ManagedByLabel: ManagedBy}},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: GateName,
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: v1alpha1.AwaitPoliciesLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}},
+					{Key: v1alpha1.PoliciesCompiledLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
+					{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
+				}}}},
 	}
 	return policy, binding
 }

@@ -136,6 +136,7 @@ var violationReasons = map[engine.Reason]v1alpha1.ViolationReason{
 	engine.NodeNotPermitted:      v1alpha1.NodeNotPermitted,
 	engine.NodeNotFound:          v1alpha1.NodeLocationUnknown,
 	engine.NodeLocationUnknown:   v1alpha1.NodeLocationUnknown,
+	engine.PlacementMissing:      v1alpha1.PlacementMissing,
 	engine.VolumeNotPermitted:    v1alpha1.VolumeNotPermitted,
 	engine.VolumeLocationUnknown: v1alpha1.VolumeLocationUnknown,
 }

@@ -207,6 +207,10 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 		}
 		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" {
 			at := metav1.NewTime(v.Since.Add(grace))
+			if v.Reason == v1alpha1.PlacementMissing {
+				// Admitted unplaced: the grace period is for pods whose node moved, not for these.
+				at = v.Since
+			}
 			v.EvictionTime = &at
 		}
 		out = append(out, v)

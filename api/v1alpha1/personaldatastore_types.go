@@ -116,7 +116,7 @@ type PersonalDataStoreSpec struct {
 }
 
 // ViolationReason says why a governed object is a violation.
-// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;VolumeNotPermitted;VolumeLocationUnknown
+// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;PlacementMissing;VolumeNotPermitted;VolumeLocationUnknown
 type ViolationReason string
 
 const (
@@ -124,6 +124,10 @@ const (
 	NodeNotPermitted ViolationReason = "NodeNotPermitted"
 	// NodeLocationUnknown: the pod runs on a node whose location is unknown or untrusted.
 	NodeLocationUnknown ViolationReason = "NodeLocationUnknown"
+	// PlacementMissing: a pending pod was admitted without the permitted-node affinity (before
+	// its store's policies were in force), so nothing keeps it inside: in Enforce mode it is
+	// evicted at once, without the grace period (it never ran).
+	PlacementMissing ViolationReason = "PlacementMissing"
 	// VolumeNotPermitted: the volume is outside the permitted jurisdictions.
 	VolumeNotPermitted ViolationReason = "VolumeNotPermitted"
 	// VolumeLocationUnknown: the volume's location cannot be determined.

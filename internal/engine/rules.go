@@ -34,6 +34,21 @@ func noCommonPlace(object string, req Requirement, fix string) Finding {
 		object, req, fix)}
 }
 
+// placingRequirement is the requirement of the stores that admission places pods for (Enforce
+// and Warn): what a running pod's affinity must imply.
+func placingRequirement(stores []*v1alpha1.PersonalDataStore) Requirement {
+	var placing []*v1alpha1.PersonalDataStore
+	for _, s := range stores {
+		if ModeOf(s) != v1alpha1.Audit {
+			placing = append(placing, s)
+		}
+	}
+	if len(placing) == 0 {
+		return Requirement{}
+	}
+	return RequirementFor(placing...)
+}
+
 // permittedPodFindings are the findings about a pod that its stores alone decide, whatever the
 // pod: stores that permit no common node, or a permitted set too large to write. None means the
 // permitted terms can be injected.
@@ -61,11 +76,26 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 	if len(found) > 0 {
 		return found, nil
 	}
-	if c.Stage == Running && pod.NodeName == "" {
-		return nil, nil // not bound yet: the injected affinity decides where it goes
-	}
-	var out []Finding
 	spec := pod.spec()
+	var out []Finding
+	if c.Stage == Running && pod.NodeName == "" {
+		if pod.Gated {
+			return nil, nil // held (by the placement gate, say): it cannot be bound anywhere yet
+		}
+		// Admission injects the Enforce and Warn stores' placement; a pending pod without it was
+		// created before their policies were in force, and nothing keeps it inside: it is a
+		// violation at once, evicted without grace (it never ran). A pod that already runs
+		// outside is judged by its node, with the grace period that announces the eviction.
+		var missing []Finding
+		if placed := placingRequirement(stores); !placed.IsZero() && !AffinityImplies(spec, placed) {
+			missing = append(missing, Finding{Reason: PlacementMissing, Severity: Breach,
+				Field: "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution", Message: fmt.Sprintf(
+					"the pod was created without the permitted-node affinity (%s), before its stores' admission policies were in force, so the scheduler may place it anywhere. "+
+						"Fix: label its Namespace %s=true in the same manifests, so that such pods wait for their policies; the operator evicts it so that its controller recreates it placed",
+					placed, v1alpha1.AwaitPoliciesLabel)})
+		}
+		return missing, nil
+	}
 	if c.Stage == Offline {
 		out = append(out, placeFindings(p, spec, c, req, terms)...)
 	}

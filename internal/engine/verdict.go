@@ -27,6 +27,9 @@ const (
 	PlacesUnknown Reason = "PlacesUnknown"
 	// AffinityLoosened: the pod's required affinity no longer keeps it on permitted nodes.
 	AffinityLoosened Reason = "AffinityLoosened"
+	// PlacementMissing: a pending pod lacks the permitted-node affinity of its Enforce and Warn
+	// stores: it was created before their policies were in force.
+	PlacementMissing Reason = "PlacementMissing"
 	// NodeNotFound: the pod is pinned to, or bound to, a node that does not exist.
 	NodeNotFound Reason = "NodeNotFound"
 	// NodeNotPermitted: the pod's node is outside the permitted jurisdictions.
@@ -143,11 +146,14 @@ type PodFacts struct {
 	// judges running pods). The admission review parser does not decode them: a rule that reads
 	// them at the Admission stage must teach internal/webhook/podreview.go to.
 	Tolerations []corev1.Toleration
+	// Gated: the pod has scheduling gates, so it cannot be bound anywhere until they are removed.
+	Gated bool
 }
 
 // FactsOf reads the placement facts of a pod spec and its labels.
 func FactsOf(labels map[string]string, spec *corev1.PodSpec) PodFacts {
-	return PodFacts{Labels: labels, NodeName: spec.NodeName, NodeSelector: spec.NodeSelector, Affinity: spec.Affinity, Tolerations: spec.Tolerations}
+	return PodFacts{Labels: labels, NodeName: spec.NodeName, NodeSelector: spec.NodeSelector, Affinity: spec.Affinity,
+		Tolerations: spec.Tolerations, Gated: len(spec.SchedulingGates) > 0}
 }
 
 func (f *PodFacts) spec() *corev1.PodSpec {

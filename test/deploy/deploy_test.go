@@ -391,19 +391,33 @@ var _ = Describe("the manager's Deployment", func() {
 	}
 })
 
-var _ = Describe("the webhook configurations", func() {
-	var generated *install
-	BeforeEach(func() {
-		generated = render(variant{name: "kustomize build config/webhook", dir: "config/webhook", namespace: "system"})
-	})
+// webhookMode says whether a variant runs admission through the webhooks only (admission.mode
+// webhook), whose configurations are config/webhook's; the others are config/admission-policies'.
+func webhookMode(v variant) bool { return slices.Contains(v.sets, "admission.mode=webhook") }
 
+var _ = Describe("the webhook configurations", func() {
 	for _, v := range slices.Concat(chartVariants, kustomizeVariants) {
-		It("of "+v.name+" are the ones kustomize build config/webhook makes, for governed namespaces only", func() {
+		reference := "config/admission-policies"
+		if webhookMode(v) {
+			reference = "config/webhook"
+		}
+		It("of "+v.name+" are the ones kustomize build "+reference+" makes, for governed namespaces only", func() {
+			generated := render(variant{name: "kustomize build " + reference, dir: reference, namespace: "system"})
 			in := render(v)
+			flags := in.flags()
+			if webhookMode(v) {
+				Expect(flags).To(HaveKeyWithValue("admission", "webhook"))
+			} else {
+				Expect(flags).To(HaveKeyWithValue("admission", "policies"))
+				// The compiled policies place and check every pod not pinned to a node.
+				for _, w := range in.mutating().Webhooks {
+					Expect(w.MatchConditions).To(ConsistOf(HaveField("Name", "pinned-to-a-node")), "%s: %s", v.name, w.Name)
+				}
+			}
 			Expect(cmp.Diff(normalizeMutating(generated.mutating().Webhooks), normalizeMutating(in.mutating().Webhooks))).To(BeEmpty(),
-				"%s: mutating webhooks differ from config/webhook (-generated +installed)", v.name)
+				"%s: mutating webhooks differ from %s (-generated +installed)", v.name, reference)
 			Expect(cmp.Diff(normalizeValidating(generated.validating().Webhooks), normalizeValidating(in.validating().Webhooks))).To(BeEmpty(),
-				"%s: validating webhooks differ from config/webhook (-generated +installed)", v.name)
+				"%s: validating webhooks differ from %s (-generated +installed)", v.name, reference)
 			Expect(in.mutating().Name).To(Equal(v.prefix + "mutating-webhook-configuration"))
 			Expect(in.validating().Name).To(Equal(v.prefix + "validating-webhook-configuration"))
 

@@ -57,6 +57,8 @@ var chartVariants = []variant{
 		sets: []string{"certManager.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true", "defaultJurisdictions.enabled=true",
 			"networkPolicy.apiServer.cidrs={10.0.0.1/32}", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true",
 			"argocd.healthChecks.enabled=true"}, certManager: true},
+	{name: "the chart with admission.mode=webhook", release: "residency-operator", namespace: systemNamespace, prefix: "residency-operator-",
+		sets: []string{"admission.mode=webhook"}},
 }
 
 var kustomizeVariants = []variant{

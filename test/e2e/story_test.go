@@ -250,20 +250,43 @@ var _ = Describe("The residency story: audit, eviction and failure paths", Order
 		}, "2s").Should(Succeed())
 	})
 
-	It("fails closed in governed namespaces while the webhook is down, and never blocks kube-system", func() {
-		stopManager()
-		DeferCleanup(startManager)
-		pod := func(namespace string) *corev1.Pod {
-			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "while-down-", Namespace: namespace, Labels: map[string]string{"app": "web"}},
+	It("places governed pods while the operator is down, fails closed only where a webhook must look, and never blocks kube-system", func() {
+		newStore("while-down", "down", time.Hour, "story-eu")
+		pod := func(namespace, app string) *corev1.Pod {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "while-down-", Namespace: namespace, Labels: map[string]string{"app": app}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
 		}
-		err := k8sClient.Create(ctx, pod(storyNS))
-		Expect(err).To(HaveOccurred(), "a governed pod must not be admitted unchecked")
+		By("waiting until kube-apiserver places the store's pods with the compiled policies")
+		Eventually(func(g Gomega) {
+			probe := pod(storyNS, "down")
+			g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+			g.Expect(probe.Annotations).To(HaveKeyWithValue(v1alpha1.StoresAnnotation, "while-down"))
+		}).Should(Succeed())
+
+		stopManager()
+		DeferCleanup(startManager)
+		By("creating 100 governed pods with the operator stopped: none fails, all run in the EU")
+		for range 100 {
+			Expect(k8sClient.Create(ctx, pod(storyNS, "down"))).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			for _, node := range runningOn(g, "down", 100) {
+				g.Expect(permitted(g, node, "story-eu")).To(BeTrue(), "pod on %s", node)
+			}
+		}, 60*time.Second).Should(Succeed())
+
+		By("failing closed for a pod pinned to a node, whose location only the webhook can check")
+		pinned := pod(storyNS, "down")
+		pinned.Spec.NodeName = "story-us-a"
+		err := k8sClient.Create(ctx, pinned)
+		Expect(err).To(HaveOccurred(), "a pinned governed pod must not be admitted unchecked")
 		Expect(apierrors.IsInternalError(err) || strings.Contains(err.Error(), "failed calling webhook")).To(BeTrue(), "%v", err)
-		Expect(k8sClient.Create(ctx, pod("kube-system"))).To(Succeed())
+
+		By("never blocking kube-system or an ungoverned namespace")
+		Expect(k8sClient.Create(ctx, pod("kube-system", "web"))).To(Succeed())
 		ungoverned := "story-ungoverned"
 		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ungoverned}})).To(Succeed())
-		Expect(k8sClient.Create(ctx, pod(ungoverned))).To(Succeed())
+		Expect(k8sClient.Create(ctx, pod(ungoverned, "web"))).To(Succeed())
 	})
 })
 

@@ -33,11 +33,13 @@ import (
 var (
 	cluster   *localcluster.Cluster
 	k8sClient client.Client
-	scheme    = runtime.NewScheme()
-	ctx       context.Context
-	cancel    context.CancelFunc
-	mgrDone   chan struct{}
-	logPath   string
+	// watchClient watches, for specs that must see every change rather than a final state.
+	watchClient client.WithWatch
+	scheme      = runtime.NewScheme()
+	ctx         context.Context
+	cancel      context.CancelFunc
+	mgrDone     chan struct{}
+	logPath     string
 )
 
 func TestE2E(t *testing.T) {
@@ -65,7 +67,7 @@ var _ = BeforeSuite(func() {
 	defer startCancel()
 	cluster, err = localcluster.Start(startCtx, localcluster.Options{
 		CRDDir:           filepath.Join("..", "..", "config", "crd", "bases"),
-		WebhookConfigDir: filepath.Join("..", "..", "config", "webhook"),
+		WebhookConfigDir: filepath.Join("..", "..", "config", "admission-policies"),
 		Nodes:            localcluster.MultiRegionNodes(),
 		Log:              logFile,
 	})
@@ -74,6 +76,8 @@ var _ = BeforeSuite(func() {
 	GinkgoWriter.Printf("local cluster with %d nodes Ready in %s (log: %s)\n", len(cluster.Nodes), cluster.StartupTime, logPath)
 
 	k8sClient, err = client.New(cluster.Config, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	watchClient, err = client.NewWithWatch(cluster.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	startManager()

@@ -111,3 +111,11 @@ into files/ (call with dict "root" $ "path" "files/..."). */}}
 {{- end }}
 {{- toYaml (dict "docs" $docs) }}
 {{- end }}
+
+{{/* admissionMode is admission.mode, checked: policies, webhook or both. */}}
+{{- define "residency-operator.admissionMode" -}}
+{{- if not (has .Values.admission.mode (list "policies" "webhook" "both")) }}
+{{- fail (printf "admission.mode must be policies, webhook or both, not %q" .Values.admission.mode) }}
+{{- end }}
+{{- .Values.admission.mode }}
+{{- end }}

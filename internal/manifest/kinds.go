@@ -30,6 +30,7 @@ var decoded = map[groupKind]kindInfo{
 	{"storage.k8s.io", "StorageClass"}:                  {newObject: func() metav1.Object { return &storagev1.StorageClass{} }},
 	{"", "PersistentVolumeClaim"}:                       {newObject: func() metav1.Object { return &corev1.PersistentVolumeClaim{} }},
 	{"", "PersistentVolume"}:                            {newObject: func() metav1.Object { return &corev1.PersistentVolume{} }},
+	{"", "Namespace"}:                                   {newObject: func() metav1.Object { return &corev1.Namespace{} }},
 	{"", "Pod"}:                                         {newObject: func() metav1.Object { return &corev1.Pod{} }},
 	{"", "ReplicationController"}:                       {newObject: func() metav1.Object { return &corev1.ReplicationController{} }},
 	{"apps", "Deployment"}:                              {newObject: func() metav1.Object { return &appsv1.Deployment{} }},
@@ -89,6 +90,8 @@ func kindOf(o metav1.Object) (kind, apiVersion string) {
 		return "StorageClass", "storage.k8s.io/v1"
 	case *corev1.PersistentVolumeClaim:
 		return "PersistentVolumeClaim", "v1"
+	case *corev1.Namespace:
+		return "Namespace", "v1"
 	case *corev1.PersistentVolume:
 		return "PersistentVolume", "v1"
 	case *corev1.Pod:

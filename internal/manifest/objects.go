@@ -82,6 +82,7 @@ type Set struct {
 	StorageClasses []*storagev1.StorageClass
 	Claims         []*corev1.PersistentVolumeClaim
 	Volumes        []*corev1.PersistentVolume
+	Namespaces     []*corev1.Namespace
 	Workloads      []*Workload
 
 	// Files counts the files (and standard input) read.
@@ -141,6 +142,8 @@ func (s *Set) add(obj *Object) {
 		s.Exceptions = append(s.Exceptions, t)
 	case *storagev1.StorageClass:
 		s.StorageClasses = append(s.StorageClasses, t)
+	case *corev1.Namespace:
+		s.Namespaces = append(s.Namespaces, t)
 	case *corev1.PersistentVolumeClaim:
 		s.Claims = append(s.Claims, t)
 	case *corev1.PersistentVolume:

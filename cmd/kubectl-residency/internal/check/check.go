@@ -71,6 +71,7 @@ func Run(set *manifest.Set, opts Options) *Result {
 	for _, claim := range set.Claims {
 		c.checkClaim(set.ObjectOf(claim), claim, "")
 	}
+	c.checkApplyOrder(set)
 	res.Findings = sortFindings(c.findings)
 	return res
 }
@@ -287,4 +288,34 @@ func replaceNamed[T interface{ GetName() string }](list []T, obj T) []T {
 		}
 	}
 	return append(list, obj)
+}
+
+// checkApplyOrder reports each store of the checked files that governs workloads of the same
+// files in a Namespace, also in the files, not labelled to wait for its policies (RES018): tools
+// that apply built-in kinds before custom resources create those workloads' pods before the
+// store's policies are in force. A namespace created elsewhere (Argo CD's CreateNamespace with
+// managedNamespaceMetadata, say) cannot be judged here, so it is not reported.
+func (c *checker) checkApplyOrder(set *manifest.Set) {
+	awaiting := map[string]bool{}
+	for _, ns := range set.Namespaces {
+		awaiting[ns.Name] = ns.Labels[v1alpha1.AwaitPoliciesLabel] == "true"
+	}
+	for _, s := range set.Stores {
+		if waits, inFiles := awaiting[s.Namespace]; !inFiles || waits || engine.ModeOf(s) == v1alpha1.Audit {
+			continue
+		}
+		var governed []string
+		for _, w := range set.Workloads {
+			if w.Template.Namespace == s.Namespace && engine.Selects(&s.Spec.WorkloadSelector, w.Template.Labels) {
+				governed = append(governed, w.Object.Ref.Kind+" "+w.Object.Ref.Name)
+			}
+		}
+		if len(governed) == 0 {
+			continue
+		}
+		c.report(set.ObjectOf(s), RuleApplyOrder, Warning,
+			"store %q is applied with the workloads it governs (%s) in namespace %q, whose Namespace does not wait for its policies: GitOps tools apply built-in kinds first, so their first pods can be scheduled before the store's policies are in force. "+
+				"Fix: add the Namespace to these manifests labelled %s: \"true\", or apply the store first (Argo CD sync-wave, Flux dependsOn)",
+			s.Name, strings.Join(governed, ", "), s.Namespace, v1alpha1.AwaitPoliciesLabel)
+	}
 }

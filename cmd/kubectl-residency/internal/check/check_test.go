@@ -372,3 +372,44 @@ func TestSharedRegionNames(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyOrder: a store applied with its workloads in a Namespace of the same files that does
+// not wait for its policies is reported (RES018); labelled, it is not.
+func TestApplyOrder(t *testing.T) {
+	workload := `
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {store: db}}
+  template:
+    metadata: {labels: {store: db}}
+    spec: {containers: [{name: web, image: web:1}]}
+`
+	for _, tc := range []struct {
+		name, namespace string
+		want            int
+	}{
+		{"namespace not in the files", "", 0},
+		{"namespace that does not wait", "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n", 1},
+		{"namespace that waits", "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {dataresidency.io/await-policies: \"true\"}}\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCheck(t, policies+tc.namespace+workload, Options{Now: testNow})
+			var got []Finding
+			for _, f := range res.Findings {
+				if f.Rule == RuleApplyOrder.ID {
+					got = append(got, f)
+				}
+			}
+			if len(got) != tc.want {
+				t.Fatalf("RES018 findings = %v, want %d", got, tc.want)
+			}
+			if tc.want > 0 && (!strings.Contains(got[0].Message, `store "db"`) || !strings.Contains(got[0].Message, "Deployment web") ||
+				got[0].Severity != Warning) {
+				t.Errorf("finding = %+v", got[0])
+			}
+		})
+	}
+}

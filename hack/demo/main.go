@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -38,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/admissionpolicy"
 	"github.com/residency-operator/residency-operator/controllers"
 	"github.com/residency-operator/residency-operator/internal/engine"
 	"github.com/residency-operator/residency-operator/internal/localcluster"
@@ -73,7 +75,7 @@ func run() error {
 	step("Starting a local control plane with kwok nodes in 7 cloud regions and an on-prem site (logs: %s)", logPath)
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
 		CRDDir:           filepath.Join("config", "crd", "bases"),
-		WebhookConfigDir: filepath.Join("config", "webhook"),
+		WebhookConfigDir: filepath.Join("config", "admission-policies"),
 		Nodes:            localcluster.MultiRegionNodes(),
 		Log:              logFile,
 	})
@@ -83,7 +85,7 @@ func run() error {
 	defer func() { _ = cluster.Stop() }()
 	fmt.Printf("  %d nodes Ready in %s\n", len(cluster.Nodes), cluster.StartupTime.Round(100*time.Millisecond))
 
-	step("Starting residency-operator (controllers and admission webhooks)")
+	step("Starting residency-operator (controllers, compiled admission policies, webhooks for pinned pods and claims)")
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
@@ -131,31 +133,48 @@ func run() error {
 	fmt.Println(kubectl("get", "nodes", "-L", "topology.kubernetes.io/region", "-L", v1alpha1.CountryLabel,
 		"-L", v1alpha1.JurisdictionLabel("eu"), "-L", v1alpha1.JurisdictionLabel("us"), "-L", v1alpha1.JurisdictionLabel("affiliate-sites")))
 
-	step("Declaring the shop's personal data: customer-db (EU only) and web sessions (EU or US)")
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	step("Applying the shop as a GitOps tool does: its Namespace (labelled to await its policies), the application, and the stores last")
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+		Labels: map[string]string{v1alpha1.AwaitPoliciesLabel: "true"}}}); err != nil {
 		return err
 	}
-	for _, s := range stores() {
-		if err := c.Create(ctx, s); err != nil {
-			return err
-		}
-	}
-	if err := waitFor(ctx, "namespace shop governed", func() (bool, error) {
-		var n corev1.Namespace
-		if err := c.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
-			return false, err
-		}
-		return n.Labels[v1alpha1.GovernedNamespaceLabel] == "true", nil
+	if err := waitFor(ctx, "the placement gate policy", func() (bool, error) {
+		var gate admissionregistrationv1.MutatingAdmissionPolicyBinding
+		err := c.Get(ctx, client.ObjectKey{Name: admissionpolicy.GateName}, &gate)
+		return err == nil && time.Since(gate.CreationTimestamp.Time) > 2*time.Second, client.IgnoreNotFound(err)
 	}); err != nil {
 		return err
 	}
-
-	step("Deploying the application: a 2-replica database on local EU volumes, an 8-replica web tier")
 	for _, obj := range application() {
 		if err := c.Create(ctx, obj); err != nil {
 			return fmt.Errorf("creating %T: %w", obj, err)
 		}
 	}
+	if err := waitFor(ctx, "the application's pods", func() (bool, error) {
+		var pods corev1.PodList
+		err := c.List(ctx, &pods, client.InNamespace(ns))
+		return len(pods.Items) >= 9, err // the StatefulSet creates its second pod once the first runs
+	}); err != nil {
+		return err
+	}
+	fmt.Println("  before the stores exist, the pods wait at the placement gate instead of being scheduled unplaced:")
+	fmt.Println(indent(kubectl("get", "pods", "-n", ns, "-o", "custom-columns=POD:.metadata.name,GATES:.spec.schedulingGates[*].name,NODE:.spec.nodeName")))
+	for _, st := range stores() {
+		if err := c.Create(ctx, st); err != nil {
+			return err
+		}
+	}
+	fmt.Println("  the stores (customer-db: EU only; web-sessions: EU or US) are compiled into admission policies that kube-apiserver runs itself:")
+	if err := waitFor(ctx, "the shop's policies in force", func() (bool, error) {
+		var n corev1.Namespace
+		if err := c.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
+			return false, err
+		}
+		return n.Labels[v1alpha1.PoliciesCompiledLabel] == "true", nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println(indent(kubectl("get", "mutatingadmissionpolicies,validatingadmissionpolicies", "-l", admissionpolicy.ManagedByLabel+"="+admissionpolicy.ManagedBy)))
 	if err := waitRunning(ctx, c, 10); err != nil {
 		return err
 	}

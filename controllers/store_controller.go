@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -198,10 +199,24 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 	if store.Spec.EvictionGracePeriod != nil {
 		grace = store.Spec.EvictionGracePeriod.Duration
 	}
+	var uids []types.UID
+	for _, v := range a.violations {
+		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
+			uids = append(uids, obj.GetUID())
+		}
+	}
+	seen := r.Evictor.sinceOf(client.ObjectKeyFromObject(store), uids, metav1.NewTime(now))
 	out := make([]v1alpha1.Violation, 0, len(a.violations))
 	for _, v := range a.violations {
-		if since, ok := previous[violationKey(v)]; ok {
-			v.Since = since
+		// Status survives restarts; the Evictor's clocks cover the violations status does not list.
+		first, listed := previous[violationKey(v)]
+		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
+			if at, ok := seen[obj.GetUID()]; ok && (!listed || at.Before(&first)) {
+				first, listed = at, true
+			}
+		}
+		if listed {
+			v.Since = first
 		} else if v.Since.IsZero() {
 			v.Since = metav1.NewTime(now)
 		}

@@ -41,6 +41,34 @@ type Evictor struct {
 	// held are the stores holding evictions: which pods (for Events on transitions only) and the
 	// jurisdictions whose nodes could end the hold (for the node watch). Bounded by the stores.
 	held map[types.NamespacedName]heldRecord
+	// firstSeen is when each violating object of a store was first seen, by UID: status lists
+	// only maxListedViolations, and an object beyond them must not have its eviction clock restart
+	// on every reconcile. Replaced by each audit, so bounded by the current violations; lost on a
+	// restart, when the clocks of unlisted objects restart (later evictions, never earlier).
+	firstSeen map[types.NamespacedName]map[types.UID]metav1.Time
+}
+
+// sinceOf returns, for each violating object of the audit (by UID), when it was first seen as
+// recorded by an earlier audit, and records now for the others; objects no longer violating are
+// forgotten.
+func (e *Evictor) sinceOf(store types.NamespacedName, violating []types.UID, now metav1.Time) map[types.UID]metav1.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before := e.firstSeen[store]
+	if len(violating) == 0 {
+		delete(e.firstSeen, store)
+		return nil
+	}
+	out := make(map[types.UID]metav1.Time, len(violating))
+	for _, uid := range violating {
+		if at, ok := before[uid]; ok {
+			out[uid] = at
+		} else {
+			out[uid] = now
+		}
+	}
+	e.firstSeen[store] = out
+	return out
 }
 
 type heldRecord struct {
@@ -55,7 +83,7 @@ const recentEvictionWindow = 30 * time.Second
 // NewEvictor returns an Evictor allowing perSecond evictions with the given burst.
 func NewEvictor(c client.Client, perSecond float64, burst int) *Evictor {
 	return &Evictor{Client: c, Limiter: rate.NewLimiter(rate.Limit(perSecond), burst), recent: map[types.UID]time.Time{},
-		held: map[types.NamespacedName]heldRecord{}}
+		held: map[types.NamespacedName]heldRecord{}, firstSeen: map[types.NamespacedName]map[types.UID]metav1.Time{}}
 }
 
 // setHeld records the evictions a store holds now, replacing what it held before, and returns the

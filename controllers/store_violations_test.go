@@ -1,10 +1,14 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -22,7 +26,7 @@ func TestViolationClockSurvivesReasonChange(t *testing.T) {
 		}},
 	}
 	audit := &auditResult{violations: []v1alpha1.Violation{{Object: pod, Reason: v1alpha1.NodeLocationUnknown}}}
-	got := (&StoreReconciler{}).trackViolations(store, audit, true, now)
+	got := (&StoreReconciler{Evictor: NewEvictor(nil, 1, 1)}).trackViolations(store, audit, true, now)
 	if len(got) != 1 {
 		t.Fatalf("got %d violations, want 1", len(got))
 	}
@@ -31,5 +35,34 @@ func TestViolationClockSurvivesReasonChange(t *testing.T) {
 	}
 	if want := first.Add(10 * time.Minute); got[0].EvictionTime == nil || !got[0].EvictionTime.Time.Equal(want) {
 		t.Errorf("eviction time = %v, want %v", got[0].EvictionTime, want)
+	}
+}
+
+// TestViolationClocksBeyondStatus: status lists 50 violations; the 10 others keep the time they
+// were first seen across reconciles (by UID, in the Evictor), so their eviction time stays put.
+func TestViolationClocksBeyondStatus(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+		Spec: v1alpha1.PersonalDataStoreSpec{Enforcement: v1alpha1.Enforce, EvictionGracePeriod: &metav1.Duration{Duration: 3 * time.Second}}}
+	audit := &auditResult{objects: map[string]client.Object{}}
+	for i := range 60 {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("db-%02d", i), UID: types.UID(fmt.Sprintf("uid-%d", i))}}
+		audit.violations = append(audit.violations, v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name}, Reason: v1alpha1.NodeNotPermitted})
+		audit.objects[objectKey("Pod", pod.Name)] = pod
+	}
+	r := &StoreReconciler{Evictor: NewEvictor(nil, 1, 1)}
+	first := r.trackViolations(store, audit, true, t0)
+	store.Status.Violations = first[:maxListedViolations] // what status keeps
+	for _, step := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second} {
+		again := r.trackViolations(store, audit, true, t0.Add(step))
+		if len(again) != 60 {
+			t.Fatalf("%d violations, want 60", len(again))
+		}
+		for _, v := range again {
+			if !v.Since.Time.Equal(t0) || v.EvictionTime == nil || !v.EvictionTime.Time.Equal(t0.Add(3*time.Second)) {
+				t.Fatalf("after %s, %s: since %v, eviction %v; want %v and %v", step, v.Object.Name, v.Since, v.EvictionTime, t0, t0.Add(3*time.Second))
+			}
+		}
+		store.Status.Violations = again[:maxListedViolations]
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
@@ -85,6 +86,15 @@ func main() {
 	flag.StringVar(&admissionMode, "admission", AdmissionPolicies,
 		"How governed pods are placed and checked at creation: "+AdmissionPolicies+" (compiled MutatingAdmissionPolicies and ValidatingAdmissionPolicies that kube-apiserver evaluates itself, Kubernetes 1.36 or later; the webhooks then only judge pods pinned with spec.nodeName and claims), "+
 			AdmissionWebhook+" (the webhooks only, for older clusters), or "+AdmissionBoth+". The webhook configurations must match: the chart's admission.mode sets both.")
+	flag.Func("excluded-namespaces", "Comma-separated namespaces never given admission policies nor the placement gate, besides kube-system and --namespace; keep it equal to the webhooks' excluded namespaces.",
+		func(v string) error {
+			for _, ns := range strings.Split(v, ",") {
+				if ns = strings.TrimSpace(ns); ns != "" {
+					controllerOpts.ExcludedNamespaces = append(controllerOpts.ExcludedNamespaces, ns)
+				}
+			}
+			return nil
+		})
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

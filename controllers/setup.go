@@ -37,6 +37,10 @@ type Options struct {
 	AdmissionPolicies bool
 	// OperatorNamespace is never given admission policies, nor is kube-system.
 	OperatorNamespace string
+	// ExcludedNamespaces are never given admission policies either, like OperatorNamespace
+	// (--excluded-namespaces: the chart passes webhook.excludedNamespaces, which its webhooks skip
+	// too). Benchmarks use it to serve one namespace through the webhooks alone.
+	ExcludedNamespaces []string
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
@@ -87,7 +91,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	}
 	if err := (&AdmissionPolicyReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock, Enabled: opts.AdmissionPolicies,
-		Excluded: []string{metav1.NamespaceSystem, opts.OperatorNamespace},
+		Excluded: append([]string{metav1.NamespaceSystem, opts.OperatorNamespace}, opts.ExcludedNamespaces...),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up admission policy controller: %w", err)
 	}

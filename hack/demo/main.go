@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -39,8 +39,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
-	"github.com/residency-operator/residency-operator/internal/admissionpolicy"
 	"github.com/residency-operator/residency-operator/controllers"
+	"github.com/residency-operator/residency-operator/internal/admissionpolicy"
 	"github.com/residency-operator/residency-operator/internal/engine"
 	"github.com/residency-operator/residency-operator/internal/localcluster"
 	residencywebhook "github.com/residency-operator/residency-operator/internal/webhook"

@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -349,24 +350,13 @@ func (r *AdmissionPolicyReconciler) removeOthers(ctx context.Context, namespace 
 			admissionpolicy.NamespaceLabel: namespace}); err != nil {
 			return fmt.Errorf("listing compiled policies: %w", err)
 		}
-		var objs []client.Object
-		switch l := list.(type) {
-		case *admissionregistrationv1.ValidatingAdmissionPolicyBindingList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
-		case *admissionregistrationv1.ValidatingAdmissionPolicyList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
-		case *admissionregistrationv1.MutatingAdmissionPolicyBindingList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
-		case *admissionregistrationv1.MutatingAdmissionPolicyList:
-			for i := range l.Items {
-				objs = append(objs, &l.Items[i])
-			}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return fmt.Errorf("reading compiled policies: %w", err)
+		}
+		objs := make([]client.Object, 0, len(items))
+		for _, item := range items {
+			objs = append(objs, item.(client.Object))
 		}
 		for _, obj := range objs {
 			if wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] {

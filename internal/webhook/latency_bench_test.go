@@ -295,45 +295,14 @@ func handlerSeconds(b *testing.B) float64 {
 	return total
 }
 
-// apiserverCPU returns the CPU time (user and system) kube-apiserver processes on this machine
-// have used, from /proc. make bench runs one benchmark at a time, so that is this cluster's.
+// apiserverCPU returns the CPU time this benchmark's kube-apiserver has used.
 func apiserverCPU(b *testing.B) time.Duration {
 	b.Helper()
-	// /proc/<pid>/stat counts in USER_HZ ticks, 100 per second on Linux whatever the kernel's HZ.
-	const tick = 10 * time.Millisecond
-	entries, err := os.ReadDir("/proc")
+	cpu, err := localcluster.ChildCPU("kube-apiserver")
 	if err != nil {
-		b.Fatalf("reading /proc: %v", err)
+		b.Fatal(err)
 	}
-	var total time.Duration
-	found := false
-	for _, e := range entries {
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // not a process, or it ended
-		}
-		// pid (comm) state ppid ... utime stime: comm may hold spaces, so split after its ')'.
-		stat := string(raw)
-		open, closing := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
-		if open < 0 || closing < open || stat[open+1:closing] != "kube-apiserver" {
-			continue
-		}
-		fields := strings.Fields(stat[closing+1:])
-		if len(fields) < 13 {
-			b.Fatalf("unexpected %s/stat: %q", e.Name(), stat)
-		}
-		utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-		stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-		if err := errors.Join(err1, err2); err != nil {
-			b.Fatalf("parsing %s/stat: %v", e.Name(), err)
-		}
-		total += time.Duration(utime+stime) * tick
-		found = true
-	}
-	if !found {
-		b.Fatal("no kube-apiserver process in /proc")
-	}
-	return total
+	return cpu
 }
 
 // scrapeWebhookSeconds returns the total time the API server has spent calling the residency

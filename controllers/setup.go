@@ -16,6 +16,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -37,6 +38,12 @@ type Options struct {
 	AdmissionPolicies bool
 	// OperatorNamespace is never given admission policies, nor is kube-system.
 	OperatorNamespace string
+	// BrakeShare, BrakeMinPods and BrakeWindow set the eviction brake: evictions pause cluster-wide
+	// when more than BrakeShare of the governed pods (and at least BrakeMinPods) became
+	// violations within BrakeWindow. A share of 0 disables it.
+	BrakeShare   float64
+	BrakeMinPods int
+	BrakeWindow  time.Duration
 	// ExcludedNamespaces are never given admission policies either, like OperatorNamespace
 	// (--excluded-namespaces: the chart passes webhook.excludedNamespaces, which its webhooks skip
 	// too). Benchmarks use it to serve one namespace through the webhooks alone.
@@ -45,7 +52,8 @@ type Options struct {
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
-	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system"}
+	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
+		BrakeShare: 0.2, BrakeMinPods: 10, BrakeWindow: 10 * time.Minute}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -71,9 +79,14 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	if err := setupStoreIndexers(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up store field indexers: %w", err)
 	}
+	evictor := NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst)
+	if opts.BrakeShare > 0 {
+		evictor.Brake = &Brake{Share: opts.BrakeShare, MinPods: opts.BrakeMinPods, Window: opts.BrakeWindow,
+			Namespace: opts.OperatorNamespace, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	}
 	if err := (&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock,
-		Evictor: NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst),
+		Evictor: evictor,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -109,6 +110,8 @@ type storeRun struct {
 	// held are the violating pods past their eviction time that enforce did not evict, because no
 	// node could take their replacements.
 	held    []heldPod
+	// braked is why the eviction brake holds every eviction, when it does.
+	braked  string
 	requeue time.Duration
 }
 
@@ -163,6 +166,15 @@ func (r *StoreReconciler) auditStore(ctx context.Context, store *v1alpha1.Person
 	}
 	run.audit = a
 	run.violations = r.trackViolations(store, a, run.stalled == nil, run.now)
+	var since []time.Time
+	for _, v := range run.violations {
+		if v.EvictionTime != nil { // pods an Enforce store would evict
+			since = append(since, v.Since.Time)
+		}
+	}
+	if err := r.Evictor.Brake.Observe(ctx, client.ObjectKeyFromObject(store), a.governedPods, since, run.now); err != nil {
+		log.FromContext(ctx).Error(err, "eviction brake") // it pauses evictions even when it cannot be recorded
+	}
 	run.status.GovernedPods = int32(a.governedPods)
 	run.status.GovernedVolumes = int32(a.governedVolumes)
 	run.status.ViolationCount = int32(len(run.violations))
@@ -267,6 +279,9 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 		held := ""
 		if len(run.held) > 0 {
 			held = fmt.Sprintf("; eviction of %d pods held, as no permitted node can take them (see EvictionHeld)", len(run.held))
+			if run.braked != "" {
+				held = fmt.Sprintf("; eviction of %d pods held by the cluster-wide eviction brake (see EvictionHeld)", len(run.held))
+			}
 		}
 		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations%s",
 			len(run.violations), a.governedPods+a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions), held))
@@ -306,12 +321,23 @@ func (r *StoreReconciler) holdEvictions(store *v1alpha1.PersonalDataStore, run *
 	message := fmt.Sprintf("eviction of %d violating pods held: evicting them would not help, as no Ready, schedulable node is permitted for them: %s. "+
 		"They are evicted once such a node appears; fix the nodes or the Jurisdiction, or exempt the pods",
 		len(run.held), strings.Join(parts, "; "))
+	reason := v1alpha1.ReasonNoPermittedCapacity
+	if run.braked != "" {
+		reason = v1alpha1.ReasonEvictionBrake
+		message = fmt.Sprintf("eviction of %d violating pods held: evictions are paused cluster-wide by the eviction brake, because %s. "+
+			"Check the Jurisdictions and node labels; to resume: kubectl -n %s annotate configmap %s %s=true",
+			len(run.held), run.braked, r.Evictor.Brake.Namespace, BrakeConfigMap, BrakeResumeAnnotation)
+	}
 	meta.SetStatusCondition(&run.status.Conditions, metav1.Condition{Type: v1alpha1.EvictionHeldCondition, Status: metav1.ConditionTrue,
-		Reason: v1alpha1.ReasonNoPermittedCapacity, Message: message, ObservedGeneration: store.Generation})
+		Reason: reason, Message: message, ObservedGeneration: store.Generation})
 	if store.Status.EvictionsHeld == 0 {
 		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventEvictionHeld, actionEvict, "%s", message)
 	}
 	for _, h := range newly {
+		if run.braked != "" {
+			r.Recorder.Eventf(h.pod, store, corev1.EventTypeWarning, EventEvictionHeld, actionEvict, "eviction for store %s held: %s", store.Name, h.why)
+			continue
+		}
 		r.Recorder.Eventf(h.pod, store, corev1.EventTypeWarning, EventEvictionHeld, actionEvict,
 			"eviction for store %s held: no Ready, schedulable node is permitted for this pod's replacement (%s); it is evicted once one appears",
 			store.Name, h.why)

@@ -35,6 +35,8 @@ const (
 type Evictor struct {
 	client.Client
 	Limiter *rate.Limiter
+	// Brake pauses every eviction when many pods became violations at once; nil disables it.
+	Brake *Brake
 
 	mu     sync.Mutex
 	recent map[types.UID]time.Time // pods evicted lately, whose deletion the cache may not show yet
@@ -153,6 +155,13 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 	a, now := run.audit, run.now
 	capacity := &capacityCheck{r: r, store: store, now: now, memo: map[string]capacityAnswer{}}
 	heldUIDs := map[types.UID]bool{}
+	braked, brakeReason, err := r.Evictor.Brake.Engaged(ctx, now)
+	if err != nil {
+		return requeue, err
+	}
+	if braked {
+		run.braked = brakeReason
+	}
 	for i := range run.violations {
 		v := &run.violations[i]
 		if v.EvictionTime == nil {
@@ -164,6 +173,14 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		}
 		shared, ok := a.objects[objectKey("Pod", v.Object.Name)].(*corev1.Pod)
 		if !ok || r.Evictor.evictedLately(shared, now) {
+			continue
+		}
+		if braked {
+			if !heldUIDs[shared.UID] {
+				heldUIDs[shared.UID] = true
+				run.held = append(run.held, heldPod{pod: shared, why: "evictions are paused cluster-wide by the eviction brake: " + brakeReason})
+			}
+			requeue = minPositive(requeue, brakeRecheck)
 			continue
 		}
 		answer, err := capacity.forPod(ctx, shared)
@@ -217,6 +234,9 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 	}
 	return requeue, nil
 }
+
+// brakeRecheck is how soon a store holding evictions for the brake looks again for a resumption.
+const brakeRecheck = 10 * time.Second
 
 // heldRecheck is how soon a store with held evictions looks again even if no watched change
 // brings it back (a node watch does, for new or newly Ready, uncordoned or untainted nodes).

@@ -75,6 +75,9 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	opts := controllers.DefaultOptions()
 	opts.Clock = testClock
+	// The specs evict on their own schedule; the brake has its own spec (brake_test.go), on a
+	// Brake of its own, so that their violations do not pause each other's evictions.
+	opts.BrakeShare = 0
 	Expect(controllers.SetupWithManager(ctx, mgr, opts)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

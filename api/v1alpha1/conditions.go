@@ -104,4 +104,7 @@ const (
 	// its stores, its own nodeSelector and required affinity, and the taints it tolerates), so its
 	// eviction is held.
 	ReasonNoPermittedCapacity = "NoPermittedCapacity"
+	// ReasonEvictionBrake: a large share of the cluster's governed pods became violations at once,
+	// so every eviction is paused until a person resumes them.
+	ReasonEvictionBrake = "EvictionBrake"
 )

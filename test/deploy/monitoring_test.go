@@ -189,7 +189,7 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		Expect(os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o600)).To(Succeed())
 		out, err := run(promtool, "check", "rules", filepath.Join(dir, "rules.yaml"))
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
-		Expect(string(out)).To(ContainSubstring("SUCCESS: 8 rules found"))
+		Expect(string(out)).To(ContainSubstring("SUCCESS: 9 rules found"))
 		Expect(string(rules)).To(ContainSubstring(`job="residency-operator-metrics-service"`),
 			"by default the controller-runtime queries select the job the chart's ServiceMonitor scrapes: the metrics Service's name")
 		Expect(render(chartVariants[0]).service("residency-operator-metrics-service")).NotTo(BeNil())
@@ -212,7 +212,7 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		exported := exportedMetrics()
 		spec := chartRules("prometheusRule.job=residency", "prometheusRule.runbookBaseURL=https://docs.example.com/alerts.md/")
 		exprs := ruleExprs(spec)
-		Expect(exprs).To(HaveLen(8))
+		Expect(exprs).To(HaveLen(9))
 		for alert, expr := range exprs {
 			Expect(unknownMetrics(expr, exported)).To(BeEmpty(), "%s: %s", alert, expr)
 			if strings.Contains(expr, "controller_runtime_") {

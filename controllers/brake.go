@@ -1,0 +1,196 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=get;create;update
+
+// The eviction brake's ConfigMap, in the operator's namespace, is its state: it survives restarts
+// and is where a person resumes evictions.
+const (
+	BrakeConfigMap = "residency-eviction-brake"
+	// BrakeResumeAnnotation set to "true" on the ConfigMap resumes evictions.
+	BrakeResumeAnnotation = "dataresidency.io/resume"
+	brakeStateKey         = "state"
+	brakeEngaged          = "Engaged"
+	brakeResumed          = "Resumed"
+	// brakeReadEvery bounds how often enforcing reads the ConfigMap from the API server.
+	brakeReadEvery = 2 * time.Second
+)
+
+var brakeGauge = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "residency_eviction_brake_engaged",
+	Help: "1 while the eviction brake pauses every eviction of the cluster, until a person resumes them.",
+})
+
+func init() { metrics.Registry.MustRegister(brakeGauge) }
+
+// Brake pauses every eviction of the cluster when a large share of the governed pods became
+// violations at once (within Window): a Jurisdiction edited wrongly, a changed node label format,
+// a trust change. Evicting then would take applications down for what is more likely a mistake in
+// the policy than in the placement; like kube-controller-manager's node lifecycle controller,
+// which stops evicting when a whole zone looks unhealthy, it stops and says so. It stays engaged
+// until a person resumes it; violations first seen before the resumption do not engage it again.
+type Brake struct {
+	// Share of governed pods, above which evictions pause; MinPods is the least number of new
+	// violations that can engage it (two of three pods is no fleet-wide event).
+	Share   float64
+	MinPods int
+	Window  time.Duration
+	// Namespace is the operator's: where the ConfigMap is.
+	Namespace string
+	Client    client.Client
+	// Reader reads the ConfigMap from the API server (no cache of ConfigMaps).
+	Reader client.Reader
+
+	mu       sync.Mutex
+	governed map[types.NamespacedName]int
+	fresh    map[types.NamespacedName][]time.Time // when each violating pod was first seen
+	engaged  bool
+	reason   string
+	resumed  time.Time
+	readAt   time.Time
+}
+
+// Observe records a store's governed pods and when each of its violating pods was first seen,
+// and engages the brake when the cluster-wide share of pods first seen violating within the
+// window, since the last resumption, exceeds Share.
+func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governed int, since []time.Time, now time.Time) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	loaded := !b.readAt.IsZero()
+	b.mu.Unlock()
+	if !loaded { // learn the state (and the last resumption) a previous run left
+		if _, _, err := b.Engaged(ctx, now); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	if b.governed == nil {
+		b.governed, b.fresh = map[types.NamespacedName]int{}, map[types.NamespacedName][]time.Time{}
+	}
+	b.governed[store], b.fresh[store] = governed, since
+	total, recent := 0, 0
+	for s, n := range b.governed {
+		total += n
+		for _, t := range b.fresh[s] {
+			if now.Sub(t) <= b.Window && t.After(b.resumed) {
+				recent++
+			}
+		}
+	}
+	engage := !b.engaged && recent >= b.MinPods && total > 0 && float64(recent) > b.Share*float64(total)
+	b.mu.Unlock()
+	if !engage {
+		return nil
+	}
+	reason := fmt.Sprintf("%d of %d governed pods became violations within %s (more than %.0f%%)", recent, total, b.Window, b.Share*100)
+	return b.engage(ctx, reason, now)
+}
+
+func (b *Brake) engage(ctx context.Context, reason string, now time.Time) error {
+	// Paused first, recorded second: if the ConfigMap cannot be written, evictions stay paused.
+	b.mu.Lock()
+	b.engaged, b.reason, b.readAt = true, reason, now
+	b.mu.Unlock()
+	brakeGauge.Set(1)
+	cm := &corev1.ConfigMap{}
+	err := b.Reader.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: BrakeConfigMap}, cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: BrakeConfigMap}}
+		setBrakeData(cm, reason, now)
+		if err := b.Client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("recording the engaged eviction brake: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading the eviction brake: %w", err)
+	default:
+		setBrakeData(cm, reason, now)
+		delete(cm.Annotations, BrakeResumeAnnotation)
+		if err := b.Client.Update(ctx, cm); err != nil {
+			return fmt.Errorf("recording the engaged eviction brake: %w", err)
+		}
+	}
+	return nil
+}
+
+func setBrakeData(cm *corev1.ConfigMap, reason string, now time.Time) {
+	cm.Data = map[string]string{brakeStateKey: brakeEngaged, "reason": reason, "engagedAt": now.UTC().Format(time.RFC3339),
+		"resume": fmt.Sprintf("kubectl -n %s annotate configmap %s %s=true", cm.Namespace, BrakeConfigMap, BrakeResumeAnnotation)}
+}
+
+// Engaged reports whether evictions are paused, and why. It reads the ConfigMap at most every
+// brakeReadEvery; a resume annotation on it resumes evictions, recorded in the ConfigMap.
+func (b *Brake) Engaged(ctx context.Context, now time.Time) (bool, string, error) {
+	if b == nil {
+		return false, "", nil
+	}
+	b.mu.Lock()
+	if now.Sub(b.readAt) < brakeReadEvery && !b.readAt.IsZero() {
+		defer b.mu.Unlock()
+		return b.engaged, b.reason, nil
+	}
+	wasEngaged := b.engaged
+	b.mu.Unlock()
+	cm := &corev1.ConfigMap{}
+	err := b.Reader.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: BrakeConfigMap}, cm)
+	if apierrors.IsNotFound(err) && !wasEngaged {
+		b.set(false, "", time.Time{}, now)
+		return false, "", nil
+	}
+	if apierrors.IsNotFound(err) {
+		// Engaged but not recorded (the write failed): stay paused, and record it.
+		b.mu.Lock()
+		reason := b.reason
+		b.mu.Unlock()
+		return true, reason, b.engage(ctx, reason, now)
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("reading the eviction brake: %w", err)
+	}
+	resumedAt, _ := time.Parse(time.RFC3339, cm.Data["resumedAt"])
+	if cm.Data[brakeStateKey] != brakeEngaged {
+		b.set(false, "", resumedAt, now)
+		return false, "", nil
+	}
+	if cm.Annotations[BrakeResumeAnnotation] == "true" {
+		cm.Data[brakeStateKey], cm.Data["resumedAt"] = brakeResumed, now.UTC().Format(time.RFC3339)
+		delete(cm.Annotations, BrakeResumeAnnotation)
+		if err := b.Client.Update(ctx, cm); err != nil {
+			return true, cm.Data["reason"], fmt.Errorf("resuming evictions: %w", err)
+		}
+		b.set(false, "", now, now)
+		return false, "", nil
+	}
+	b.set(true, cm.Data["reason"], resumedAt, now)
+	return true, cm.Data["reason"], nil
+}
+
+func (b *Brake) set(engaged bool, reason string, resumed, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.engaged, b.reason, b.readAt = engaged, reason, now
+	if resumed.After(b.resumed) {
+		b.resumed = resumed
+	}
+	if engaged {
+		brakeGauge.Set(1)
+	} else {
+		brakeGauge.Set(0)
+	}
+}

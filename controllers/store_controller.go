@@ -109,7 +109,7 @@ type storeRun struct {
 	violations []v1alpha1.Violation
 	// held are the violating pods past their eviction time that enforce did not evict, because no
 	// node could take their replacements.
-	held    []heldPod
+	held []heldPod
 	// braked is why the eviction brake holds every eviction, when it does.
 	braked  string
 	requeue time.Duration

@@ -251,7 +251,10 @@ func fakeCluster(t *testing.T) client.Client {
 					Location: v1alpha1.ObservedLocation{Region: "us-east-1", Country: "US", Jurisdictions: []string{"us"}},
 					Message:  "pod web-2 runs on node iad-1 in us; store customer-db allows [eu]", Since: metav1.NewTime(testNow.Add(-5 * time.Minute)), EvictionTime: &evict}},
 				ProcessorFindings: []v1alpha1.ProcessorFinding{{Processor: "tracker", Reason: v1alpha1.ProcessorNotFound, Message: "DataProcessor tracker does not exist: create it or remove it from spec.processors"}},
-				Conditions:        cond(metav1.ConditionFalse, v1alpha1.ReasonViolations, "1 violation")},
+				Conditions: append(cond(metav1.ConditionFalse, v1alpha1.ReasonViolations, "1 violation"), metav1.Condition{
+					Type: v1alpha1.EvictionHeldCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonEvictionBrake, ObservedGeneration: gen,
+					Message:            "eviction of 1 violating pods held: evictions are paused cluster-wide by the eviction brake, because 40 of 120 governed pods became violations within 10m0s (more than 20%)",
+					LastTransitionTime: metav1.NewTime(testNow.Add(-time.Minute))})},
 		},
 		&v1alpha1.PersonalDataStore{
 			ObjectMeta: metav1.ObjectMeta{Name: "analytics", Namespace: "shop", Generation: gen},

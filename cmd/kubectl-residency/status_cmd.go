@@ -71,16 +71,19 @@ func (a *app) runStatus(ctx context.Context, o *statusOptions) error {
 
 // storeStatus is one store as status shows it.
 type storeStatus struct {
-	Namespace         string                      `json:"namespace"`
-	Name              string                      `json:"name"`
-	Jurisdictions     []string                    `json:"jurisdictions"`
-	Enforcement       string                      `json:"enforcement"`
-	Pods              int32                       `json:"pods"`
-	Volumes           int32                       `json:"volumes"`
-	Violations        int32                       `json:"violations"`
-	Compliant         string                      `json:"compliant"`
-	Reason            string                      `json:"reason,omitempty"`
-	Message           string                      `json:"message,omitempty"`
+	Namespace     string   `json:"namespace"`
+	Name          string   `json:"name"`
+	Jurisdictions []string `json:"jurisdictions"`
+	Enforcement   string   `json:"enforcement"`
+	Pods          int32    `json:"pods"`
+	Volumes       int32    `json:"volumes"`
+	Violations    int32    `json:"violations"`
+	Compliant     string   `json:"compliant"`
+	Reason        string   `json:"reason,omitempty"`
+	Message       string   `json:"message,omitempty"`
+	// EvictionsHeld says why the store holds evictions (the EvictionHeld condition), if it does.
+	EvictionsHeld     string                      `json:"evictionsHeld,omitempty"`
+	EvictionsHeldWhy  string                      `json:"evictionsHeldReason,omitempty"`
 	ViolationList     []v1alpha1.Violation        `json:"violationList,omitempty"`
 	ProcessorFindings []v1alpha1.ProcessorFinding `json:"processorFindings,omitempty"`
 }
@@ -104,6 +107,9 @@ func storeStatuses(ctx context.Context, c client.Reader, namespace string) ([]st
 		}
 		for _, j := range s.Spec.AllowedJurisdictions {
 			row.Jurisdictions = append(row.Jurisdictions, string(j))
+		}
+		if held := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.EvictionHeldCondition); held != nil && held.Status == metav1.ConditionTrue {
+			row.EvictionsHeld, row.EvictionsHeldWhy = held.Message, held.Reason
 		}
 		if cond := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.CompliantCondition); cond != nil {
 			row.Compliant, row.Reason, row.Message = string(cond.Status), cond.Reason, cond.Message
@@ -133,6 +139,10 @@ func writeStatusText(w io.Writer, rows []storeStatus, namespace string) error {
 		}
 		_, err := fmt.Fprintf(w, "No PersonalDataStores in %s.\n", where)
 		return err
+	}
+	// The brake pauses evictions cluster-wide: say so first, once.
+	if i := slices.IndexFunc(rows, func(r storeStatus) bool { return r.EvictionsHeldWhy == v1alpha1.ReasonEvictionBrake }); i >= 0 {
+		fmt.Fprintf(w, "EVICTIONS PAUSED cluster-wide by the eviction brake (%s/%s says): %s\n\n", rows[i].Namespace, rows[i].Name, rows[i].EvictionsHeld)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tJURISDICTIONS\tENFORCEMENT\tPODS\tVOLUMES\tVIOLATIONS\tCOMPLIANT\tREASON")

@@ -14,10 +14,11 @@ export GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath)
 
 CONTROLLER_GEN ?= go tool controller-gen
 GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
-# The one list of packages whose tests start a real kube-apiserver (Ginkgo + envtest); run
-# verbosely so the output shows the specs that ran. Every other package is pure.
-ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./internal/admissionpolicy/... \
-	./cmd/kubectl-residency/internal/agreement/... ./test/e2e/... ./test/deploy/...
+# The one list of Ginkgo suites that start a real kube-apiserver (envtest); run verbosely so the
+# output shows the specs that ran. Plain Go tests that start one (localcluster, admissionpolicy,
+# test/image) run with the others; KUBEBUILDER_ASSETS is exported to every recipe.
+ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
+	./test/e2e/... ./test/deploy/...
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives: `make unit` skips them and runs the pure tests that sit
 # beside them.

@@ -368,7 +368,7 @@ func TestPodReviewUnreadable(t *testing.T) {
 			}
 			// Refusals of reviews read far enough to have a UID name their request.
 			readable := bytes.Contains(tc.body, []byte(`"uid":"u1"`)) && tc.contentType == "application/json" &&
-				!strings.Contains(resp.Result.Message, "decoding the AdmissionReview:") && tc.code == http.StatusBadRequest
+				!strings.Contains(resp.Result.Message, "decoding the AdmissionReview:")
 			if readable && resp.UID != "u1" {
 				t.Fatalf("the refusal names request %q, want u1", resp.UID)
 			}

@@ -169,9 +169,9 @@ func readReview(w http.ResponseWriter, r *http.Request, body *bytes.Buffer) (hel
 	case errors.As(err, &failed):
 		code, err := readFailure(failed.error)
 		return held, uid, code, err
-	case err == errRetainedBusy:
+	case errors.Is(err, errRetainedBusy):
 		return held, uid, http.StatusTooManyRequests, err
-	case err == errEmptyBody:
+	case errors.Is(err, errEmptyBody):
 		return held, uid, http.StatusBadRequest, err
 	}
 	return held, uid, http.StatusBadRequest, fmt.Errorf("decoding the AdmissionReview: %w", err)

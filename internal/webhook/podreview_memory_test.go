@@ -106,7 +106,7 @@ func checkDecided(tb testing.TB, w *responseRecorder, mutating bool) {
 func decided(w *responseRecorder, mutating bool) error {
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(w.body.Bytes(), &review); err != nil || review.Response == nil {
-		return fmt.Errorf("decoding the AdmissionReview response %.300q: %v", w.body.String(), err)
+		return fmt.Errorf("decoding the AdmissionReview response %.300q: %w", w.body.String(), err)
 	}
 	if resp := review.Response; !resp.Allowed || mutating && resp.PatchType == nil || resp.UID == "" {
 		return fmt.Errorf("want an allowed response (with a patch: %t) to a named request, got %+v", mutating, resp)

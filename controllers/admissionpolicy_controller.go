@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -246,29 +247,21 @@ func (r *AdmissionPolicyReconciler) releaseGated(ctx context.Context, namespace 
 		if len(pod.Spec.SchedulingGates) == len(base.Spec.SchedulingGates) {
 			continue
 		}
-		v := engine.PlacePod(pol, pod.Labels)
-		if v.Constrained() {
-			err := v.TermsErr
-			if err == nil && len(v.Terms) > 0 {
-				err = engine.IntersectPlacement(&pod.Spec, v.Terms)
+		facts := engine.FactsOf(pod.Labels, &pod.Spec)
+		facts.NodeName = "" // gated pods are not bound
+		a := engine.AdmitPod(pol, &facts)
+		if len(a.Denied) > 0 {
+			// What admission would refuse at creation stays gated: Enforce stores forbid it.
+			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventPlacementRefused, "Release",
+				"the pod stays gated: %s", engine.DenialMessage(a.Denied))
+			continue
+		}
+		if a.Affinity != nil {
+			pod.Spec.Affinity = a.Affinity
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
 			}
-			switch {
-			case err != nil && len(v.Enforce) > 0:
-				r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventPlacementRefused, "Release",
-					"the pod stays gated: %s", engine.PlacementFailure("pod", err).Message)
-				continue
-			case len(v.Terms) == 0 && v.TermsErr == nil && len(v.Enforce) > 0:
-				r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventPlacementRefused, "Release",
-					"the pod stays gated: its stores permit no common node (%s). Fix: give the stores a common allowed jurisdiction, or change the pod's labels", v.Requirement)
-				continue
-			case err == nil && len(v.Terms) > 0:
-				if pod.Annotations == nil {
-					pod.Annotations = map[string]string{}
-				}
-				for k, val := range v.Requirement.PlacementAnnotations() {
-					pod.Annotations[k] = val
-				}
-			}
+			maps.Copy(pod.Annotations, a.Annotations)
 		}
 		// Optimistic: a pod changed since the cache read it is released on the next event.
 		err := r.Patch(ctx, pod, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -108,3 +109,57 @@ func WarningMessages(findings []Finding) []string {
 
 // WarnSuffix ends every admission warning: the object was admitted.
 const WarnSuffix = " (enforcement: Warn, so it is admitted)"
+
+// Admitted is what admission does with a pod at creation (or when the placement gate releases
+// it): the affinity and annotations it writes, and what it refuses or warns about once they are
+// written. The webhooks, the gate's release and the compiled policies' agreement test use it, so
+// that "what admission does" is written once.
+type Admitted struct {
+	Verdict *Verdict
+	// Affinity is the pod's affinity with the permitted terms ANDed in, and Annotations the
+	// placement annotations; both nil when admission leaves the pod as it is.
+	Affinity    *corev1.Affinity
+	Annotations map[string]string
+	// Denied are what the Enforce stores refuse, Warned what the Warn stores warn about, judged
+	// after the placement is written.
+	Denied, Warned []Finding
+}
+
+// MutatePod is the mutating half of AdmitPod, all the mutating webhook needs: the placement to
+// write, or Denied holding the one finding of Enforce stores that cannot place the pod at all.
+func MutatePod(p *Policies, pod *PodFacts) Admitted {
+	v := PlacePod(p, pod.Labels)
+	a := Admitted{Verdict: v}
+	if !v.Constrained() {
+		return a
+	}
+	err := v.TermsErr
+	if err == nil && len(v.Terms) > 0 {
+		spec := corev1.PodSpec{Affinity: pod.Affinity}
+		if err = IntersectPlacement(&spec, v.Terms); err == nil {
+			a.Affinity, a.Annotations = spec.Affinity, v.Requirement.PlacementAnnotations()
+		}
+	}
+	// Warn stores alone admit what they cannot place; the validating half warns about it.
+	if err != nil && (!errors.Is(err, ErrTooManyTerms) || len(v.Enforce) > 0) {
+		a.Denied = []Finding{PlacementFailure("pod", err)}
+	}
+	return a
+}
+
+// AdmitPod places a pod that has no spec.nodeName (a pinned pod's node needs a Lookup: use
+// DecidePod) and judges the result, as the mutating then the validating webhook do.
+func AdmitPod(p *Policies, pod *PodFacts) Admitted {
+	a := MutatePod(p, pod)
+	if len(a.Denied) > 0 {
+		return a // refused before anything else is judged
+	}
+	placed := *pod
+	if a.Affinity != nil {
+		placed.Affinity = a.Affinity
+	}
+	// No lookup is needed without spec.nodeName.
+	final, _ := DecidePod(p, &placed, &Context{Stage: Admission})
+	a.Denied, a.Warned = final.Denied, final.Warned
+	return a
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,29 +47,17 @@ func (p *PodPlacement) Place(ctx context.Context, namespace, name string, pod *e
 	if !selected {
 		return nil, nil
 	}
-	v := engine.PlacePod(pol, pod.Labels)
-	if !v.Constrained() {
-		return nil, nil
-	}
-	err = v.TermsErr
-	if err == nil && len(v.Terms) > 0 {
-		spec := corev1.PodSpec{Affinity: pod.Affinity}
-		if err = engine.IntersectPlacement(&spec, v.Terms); err == nil {
-			pod.Affinity = spec.Affinity
-		}
-	}
-	if err != nil {
-		if errors.Is(err, engine.ErrTooManyTerms) && len(v.Enforce) == 0 {
-			return nil, nil // Warn only: the validator admits with a warning
-		}
+	a := engine.MutatePod(pol, pod)
+	if len(a.Denied) > 0 {
 		admissionDecisions.WithLabelValues("Pod", "denied").Inc()
-		return nil, apierrors.NewForbidden(podResource, name, errors.New(engine.PlacementFailure("pod", err).Message))
+		return nil, apierrors.NewForbidden(podResource, name, errors.New(a.Denied[0].Message))
 	}
-	if len(v.Terms) == 0 {
+	if a.Affinity == nil {
 		return nil, nil
 	}
+	pod.Affinity = a.Affinity
 	admissionDecisions.WithLabelValues("Pod", "mutated").Inc()
-	return v.Requirement.PlacementAnnotations(), nil
+	return a.Annotations, nil
 }
 
 // PodResidency denies (Enforce) or warns about (Warn) a governed pod whose stores permit no node,

@@ -52,3 +52,29 @@ func ChildCPU(name string) (time.Duration, error) {
 	}
 	return total, nil
 }
+
+// SumMetric adds up the samples of metric (a name followed by "{", or a whole name) whose lines
+// in the Prometheus text exposition contain every one of labels: benchmarks read the API server's
+// /metrics before and after a load.
+func SumMetric(exposition []byte, metric string, labels ...string) (float64, error) {
+	total := 0.0
+	for line := range strings.Lines(string(exposition)) {
+		if !strings.HasPrefix(line, metric) {
+			continue
+		}
+		matches := true
+		for _, l := range labels {
+			matches = matches && strings.Contains(line, l)
+		}
+		if !matches {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing %q: %w", line, err)
+		}
+		total += v
+	}
+	return total, nil
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,18 +313,9 @@ func scrapeWebhookSeconds(ctx context.Context, b *testing.B, cs kubernetes.Inter
 	if err != nil {
 		b.Fatalf("reading the API server's metrics: %v", err)
 	}
-	const metric = "apiserver_admission_webhook_admission_duration_seconds_sum{"
-	total := 0.0
-	for line := range strings.Lines(string(raw)) {
-		if !strings.HasPrefix(line, metric) || !strings.Contains(line, `.dataresidency.io"`) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			b.Fatalf("parsing %q: %v", line, err)
-		}
-		total += v
+	total, err := localcluster.SumMetric(raw, "apiserver_admission_webhook_admission_duration_seconds_sum{", `.dataresidency.io"`)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return total
 }

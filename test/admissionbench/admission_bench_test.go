@@ -759,18 +759,9 @@ func scrapeWebhookCalls(ctx context.Context, b *testing.B, cs kubernetes.Interfa
 	if err != nil {
 		b.Fatalf("reading the API server's metrics: %v", err)
 	}
-	const metric = "apiserver_admission_webhook_admission_duration_seconds_count{"
-	total := 0.0
-	for line := range strings.Lines(string(raw)) {
-		if !strings.HasPrefix(line, metric) || !strings.Contains(line, `.dataresidency.io"`) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			b.Fatalf("parsing %q: %v", line, err)
-		}
-		total += v
+	total, err := localcluster.SumMetric(raw, "apiserver_admission_webhook_admission_duration_seconds_count{", `.dataresidency.io"`)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return total
 }

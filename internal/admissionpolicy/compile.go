@@ -374,6 +374,17 @@ const newTerms = `(variables.own.size() == 0 ?
 
 var maxTerms = strconv.Itoa(engine.MaxTerms)
 
+// productTooLargeMessage is engine.ProductTooLarge's denial in CEL, the counts filled in from the
+// pod: the engine's text with placeholders -1, -2, -3 for the counts, cut there.
+var productTooLargeMessage = func() string {
+	quoted := strconv.Quote(engine.DenialMessage([]engine.Finding{engine.ProductTooLarge(-1, -2, -3)}))
+	return strings.NewReplacer(
+		"-1", `" + string(variables.own.size()) + "`,
+		"-2", `" + string(variables.permittedTerms) + "`,
+		"-3", `" + string(variables.own.size() * variables.permittedTerms) + "`,
+	).Replace(quoted)
+}()
+
 func meta(name, namespace string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedBy, NamespaceLabel: namespace}}
 }
@@ -464,10 +475,7 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 		validations = append(validations, admissionregistrationv1.Validation{
 			Expression: `!variables.enforced || variables.permittedTerms == 0 || variables.own.size() * variables.permittedTerms <= ` + maxTerms +
 				` || ` + implies("variables.groups"),
-			MessageExpression: `"metadata.labels: Forbidden: cannot place the pod: adding the permitted nodes to the pod's required node affinity: ` +
-				engine.ErrTooManyTerms.Error() + `: the pod's " + string(variables.own.size()) + " node selector terms ANDed with " + ` +
-				`string(variables.permittedTerms) + " permitted terms need " + string(variables.own.size() * variables.permittedTerms) + ` +
-				`" terms, and at most ` + maxTerms + ` are allowed; simplify the pod's required node affinity or let fewer stores govern it"`,
+			MessageExpression: productTooLargeMessage,
 			Reason: ptr.To(metav1.StatusReasonForbidden),
 		})
 	}

@@ -40,7 +40,7 @@ func IntersectPlacement(spec *corev1.PodSpec, permitted []corev1.NodeSelectorTer
 	}
 	terms, err := intersectTerms(existing, permitted)
 	if err != nil {
-		return fmt.Errorf("adding the permitted nodes to the pod's required node affinity: %w", err)
+		return fmt.Errorf("%s: %w", intersectContext, err)
 	}
 	if spec.Affinity == nil {
 		spec.Affinity = &corev1.Affinity{}
@@ -51,6 +51,23 @@ func IntersectPlacement(spec *corev1.PodSpec, permitted []corev1.NodeSelectorTer
 	// A new NodeSelector rather than an edit in place: the old one may be shared with the caller.
 	spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
 	return nil
+}
+
+// intersectContext prefixes IntersectPlacement's errors.
+const intersectContext = "adding the permitted nodes to the pod's required node affinity"
+
+// errProductTooLarge is the error for a pod whose own terms ANDed with the permitted ones need
+// more than MaxTerms terms.
+func errProductTooLarge(own, permitted, product int) error {
+	return fmt.Errorf("%w: the pod's %d node selector terms ANDed with %d permitted terms need %d terms, and at most %d are allowed; "+
+		"simplify the pod's required node affinity or let fewer stores govern it", ErrTooManyTerms, own, permitted, product, MaxTerms)
+}
+
+// ProductTooLarge is the finding admission raises for a pod whose own terms ANDed with the
+// permitted ones need more than MaxTerms terms, as IntersectPlacement's error gives it; the
+// compiled policies fill in the counts themselves.
+func ProductTooLarge(own, permitted, product int) Finding {
+	return PlacementFailure("pod", fmt.Errorf("%s: %w", intersectContext, errProductTooLarge(own, permitted, product)))
 }
 
 // intersectTerms returns the terms of existing ANDed with permitted; a nil existing matches every
@@ -103,9 +120,7 @@ func intersectTerms(existing *corev1.NodeSelector, permitted []corev1.NodeSelect
 		if existing == nil {
 			return nil, fmt.Errorf("%w: %d permitted terms, and at most %d are allowed", ErrTooManyTerms, len(cands), MaxTerms)
 		}
-		return nil, fmt.Errorf("%w: the pod's %d node selector terms ANDed with %d permitted terms need %d terms, and at most %d are allowed; "+
-			"simplify the pod's required node affinity or let fewer stores govern it",
-			ErrTooManyTerms, len(existing.NodeSelectorTerms), len(perm), len(cands), MaxTerms)
+		return nil, errProductTooLarge(len(existing.NodeSelectorTerms), len(perm), len(cands))
 	}
 	return in.build(cands), nil
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // The denial cases of docs/placement.md, through the API server as installed in policies mode
@@ -94,7 +95,7 @@ var _ = Describe("Denials in policies mode", Ordered, func() {
 		}
 		wide.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
-		denied(wide, "too many node selector terms")
+		denied(wide, engine.ProductTooLarge(17, 2, 34).Message)
 	})
 
 	It("denies, through the webhook, a pod pinned outside or to a node that does not exist", func() {

@@ -238,8 +238,8 @@ type expected struct {
 	// productTooLarge is the compiled policies' "too many terms" denial: they count the product of
 	// the pod's terms and the permitted ones before the engine minimises it.
 	productTooLarge string
-	pod            *corev1.Pod // as mutated
-	mutated        bool
+	pod             *corev1.Pod // as mutated
+	mutated         bool
 }
 
 func decide(p *engine.Policies, pod *corev1.Pod) expected {

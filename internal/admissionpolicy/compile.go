@@ -476,7 +476,7 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 			Expression: `!variables.enforced || variables.permittedTerms == 0 || variables.own.size() * variables.permittedTerms <= ` + maxTerms +
 				` || ` + implies("variables.groups"),
 			MessageExpression: productTooLargeMessage,
-			Reason: ptr.To(metav1.StatusReasonForbidden),
+			Reason:            ptr.To(metav1.StatusReasonForbidden),
 		})
 	}
 	validations = append(validations, admissionregistrationv1.Validation{

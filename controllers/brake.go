@@ -57,7 +57,9 @@ type Brake struct {
 
 	mu       sync.Mutex
 	governed map[types.NamespacedName]int
-	fresh    map[types.NamespacedName][]time.Time // when each violating pod was first seen
+	// recent counts each store's pods first seen violating within the window, after the last
+	// resumption, as of its last audit: the fleet sum costs one addition per store.
+	recent map[types.NamespacedName]int
 	engaged  bool
 	reason   string
 	resumed  time.Time
@@ -81,17 +83,19 @@ func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governe
 	}
 	b.mu.Lock()
 	if b.governed == nil {
-		b.governed, b.fresh = map[types.NamespacedName]int{}, map[types.NamespacedName][]time.Time{}
+		b.governed, b.recent = map[types.NamespacedName]int{}, map[types.NamespacedName]int{}
 	}
-	b.governed[store], b.fresh[store] = governed, since
-	total, recent := 0, 0
-	for s, n := range b.governed {
-		total += n
-		for _, t := range b.fresh[s] {
-			if now.Sub(t) <= b.Window && t.After(b.resumed) {
-				recent++
-			}
+	n := 0
+	for _, t := range since {
+		if now.Sub(t) <= b.Window && t.After(b.resumed) {
+			n++
 		}
+	}
+	b.governed[store], b.recent[store] = governed, n
+	total, recent := 0, 0
+	for s, g := range b.governed {
+		total += g
+		recent += b.recent[s]
 	}
 	engage := !b.engaged && recent >= b.MinPods && total > 0 && float64(recent) > b.Share*float64(total)
 	b.mu.Unlock()
@@ -187,6 +191,7 @@ func (b *Brake) set(engaged bool, reason string, resumed, now time.Time) {
 	b.engaged, b.reason, b.readAt = engaged, reason, now
 	if resumed.After(b.resumed) {
 		b.resumed = resumed
+		clear(b.recent) // counted before the resumption: each store counts again at its next audit
 	}
 	if engaged {
 		brakeGauge.Set(1)

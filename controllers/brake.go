@@ -59,11 +59,11 @@ type Brake struct {
 	governed map[types.NamespacedName]int
 	// recent counts each store's pods first seen violating within the window, after the last
 	// resumption, as of its last audit: the fleet sum costs one addition per store.
-	recent map[types.NamespacedName]int
-	engaged  bool
-	reason   string
-	resumed  time.Time
-	readAt   time.Time
+	recent  map[types.NamespacedName]int
+	engaged bool
+	reason  string
+	resumed time.Time
+	readAt  time.Time
 }
 
 // Observe records a store's governed pods and when each of its violating pods was first seen,

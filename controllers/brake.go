@@ -106,6 +106,17 @@ func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governe
 	return b.engage(ctx, reason, now)
 }
 
+// Forget drops a deleted store's counts. An engaged brake stays engaged: a person resumes it.
+func (b *Brake) Forget(store types.NamespacedName) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.governed, store)
+	delete(b.recent, store)
+}
+
 func (b *Brake) engage(ctx context.Context, reason string, now time.Time) error {
 	// Paused first, recorded second: if the ConfigMap cannot be written, evictions stay paused.
 	b.mu.Lock()

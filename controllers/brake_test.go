@@ -44,6 +44,16 @@ var _ = Describe("The eviction brake", Ordered, func() {
 		Expect(engaged).To(BeFalse())
 	})
 
+	It("forgets a deleted store's violations", func() {
+		b := newBrake()
+		Expect(b.Observe(ctx, db, 10, times(9, now), now)).To(Succeed())
+		b.Forget(db)
+		Expect(b.Observe(ctx, web, 40, times(9, now), now)).To(Succeed()) // 18 of 50 if db were counted
+		engaged, _, err := b.Engaged(ctx, now)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(engaged).To(BeFalse())
+	})
+
 	It("engages when more than a fifth of the governed pods became violations within the window, and records why", func() {
 		b := newBrake()
 		Expect(b.Observe(ctx, db, 40, nil, now)).To(Succeed())

@@ -92,7 +92,7 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	} else if missing, err := missingObjects(ctx, r.Client, ex.Namespace, ex.Spec.Stores, func() client.Object { return &v1alpha1.PersonalDataStore{} }); err != nil {
 		return ctrl.Result{}, err
 	} else if len(missing) > 0 {
-		s.stalled = &blocker{v1alpha1.ReasonStoreNotFound, fmt.Sprintf("PersonalDataStore %s not found in namespace %s: the exception lifts nothing for it; fix spec.stores", strings.Join(missing, ", "), ex.Namespace)}
+		s.stalled = &blocker{v1alpha1.ReasonStoreNotFound, fmt.Sprintf("PersonalDataStore %s not found or being deleted in namespace %s: the exception lifts nothing for it; fix spec.stores", strings.Join(missing, ", "), ex.Namespace)}
 	}
 	exempted, err := r.countExempted(ctx, ex, active)
 	if err != nil {

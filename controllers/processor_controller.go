@@ -67,7 +67,7 @@ func (r *ProcessorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	s.readyReason = v1alpha1.ReasonResolved
 	s.readyMessage = fmt.Sprintf("processes in %s; named by %d stores", engine.Names(p.Spec.Jurisdictions), len(stores.Items))
 	if len(missing) > 0 {
-		s.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf("Jurisdiction %s not found: create it or fix spec.jurisdictions", strings.Join(missing, ", "))}
+		s.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf("Jurisdiction %s not found or being deleted: create it or fix spec.jurisdictions", strings.Join(missing, ", "))}
 	}
 	return ctrl.Result{}, nil
 }

@@ -114,9 +114,11 @@ func toMap(v any) (map[string]any, error) {
 	return out, nil
 }
 
-// missingObjects returns the names, among names, of the objects that do not exist (in namespace, "" for
-// cluster-scoped kinds): the Jurisdictions a store or processor names, the stores an exception
-// names. newObj makes an empty object of the kind.
+// missingObjects returns the names, among names, of the objects that do not exist or are being
+// deleted (in namespace, "" for cluster-scoped kinds): the Jurisdictions a store or processor names,
+// the stores an exception names. A Terminating Jurisdiction has already begun taking its label off
+// the nodes, so counting it as present would turn its pods into violations with eviction clocks.
+// newObj makes an empty object of the kind.
 func missingObjects[T ~string](ctx context.Context, c client.Reader, namespace string, names []T, newObj func() client.Object) ([]string, error) {
 	var out []string
 	for _, name := range names {
@@ -127,6 +129,8 @@ func missingObjects[T ~string](ctx context.Context, c client.Reader, namespace s
 			out = append(out, string(name))
 		case err != nil:
 			return nil, fmt.Errorf("getting %T %s: %w", obj, name, err)
+		case !obj.GetDeletionTimestamp().IsZero():
+			out = append(out, string(name))
 		}
 	}
 	return out, nil

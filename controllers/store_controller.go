@@ -58,12 +58,13 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetStoreMetrics(req.Namespace, req.Name)
-			r.Evictor.setHeld(req.NamespacedName, nil)
+			r.Evictor.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting store: %w", err)
 	}
 	if !store.DeletionTimestamp.IsZero() {
+		r.Evictor.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	run := &storeRun{now: r.Clock.Now(), status: *store.Status.DeepCopy()}
@@ -141,7 +142,7 @@ func (r *StoreReconciler) resolve(ctx context.Context, store *v1alpha1.PersonalD
 	}
 	if len(missing) > 0 {
 		run.stalled = &blocker{v1alpha1.ReasonJurisdictionNotFound, fmt.Sprintf(
-			"Jurisdiction %s not found: create it or fix spec.allowedJurisdictions; until then no node is permitted and nothing is evicted",
+			"Jurisdiction %s not found or being deleted: create it or fix spec.allowedJurisdictions; until then no node is permitted and nothing is evicted",
 			strings.Join(missing, ", "))}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -76,7 +77,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		for _, name := range []string{"audit-eu", "audit-us"} {
 			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, jurisdiction(name, v1alpha1.JurisdictionSpec{})))).To(Succeed())
 		}
-		for _, name := range []string{"audit-fra", "audit-par", "audit-iad"} {
+		for _, name := range []string{"audit-fra", "audit-par", "audit-iad", "audit-lyon"} {
 			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
 		}
 	})
@@ -287,6 +288,47 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "orphan"}, p)).To(Succeed())
 			g.Expect(p.DeletionTimestamp).To(BeNil())
 		}, "2s").Should(Succeed())
+	})
+
+	// A Terminating Jurisdiction has its label taken off the nodes while the object still exists;
+	// counted as present, its pods would become violations with eviction clocks (and feed the
+	// eviction brake) for what is a deletion in progress.
+	It("counts a Jurisdiction being deleted as missing: its pods are reported, never scheduled for eviction", func() {
+		const hold = "test.dataresidency.io/hold"
+		createReadyNode(testNode("audit-lyon", "eu-west-3", "", nil))
+		Expect(k8sClient.Create(ctx, jurisdiction("audit-leaving", v1alpha1.JurisdictionSpec{Countries: []v1alpha1.CountryCode{"FR"}}))).To(Succeed())
+		Eventually(residencyLabels("audit-lyon")).Should(HaveKey(v1alpha1.JurisdictionLabel("audit-leaving")))
+		placedPod("leaving-pod", "audit-lyon", map[string]string{"app": "leaving"})
+		newStore("leaving", v1alpha1.Enforce, 0, "leaving", "audit-leaving")
+		Eventually(func(g Gomega) {
+			g.Expect(meta.IsStatusConditionTrue(storeStatus("leaving")(g).Conditions, v1alpha1.CompliantCondition)).To(BeTrue())
+		}).Should(Succeed())
+
+		By("deleting the Jurisdiction while a finalizer of someone else's keeps it Terminating")
+		j := &v1alpha1.Jurisdiction{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "audit-leaving"}, j)).To(Succeed())
+		j.Finalizers = append(j.Finalizers, hold)
+		Expect(k8sClient.Update(ctx, j)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, j)).To(Succeed())
+		Eventually(residencyLabels("audit-lyon")).ShouldNot(HaveKey(v1alpha1.JurisdictionLabel("audit-leaving")))
+		Eventually(func(g Gomega) {
+			st := storeStatus("leaving")(g)
+			cond := meta.FindStatusCondition(st.Conditions, v1alpha1.ReadyCondition)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Reason).To(Equal(v1alpha1.ReasonJurisdictionNotFound))
+			g.Expect(cond.Message).To(ContainSubstring("audit-leaving not found or being deleted"))
+			g.Expect(st.ViolationCount).To(BeEquivalentTo(1))
+			g.Expect(st.Violations[0].EvictionTime).To(BeNil())
+		}).Should(Succeed())
+		Consistently(func(g Gomega) {
+			p := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "leaving-pod"}, p)).To(Succeed())
+			g.Expect(p.DeletionTimestamp).To(BeNil())
+		}, "2s").Should(Succeed())
+
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "audit-leaving"}, j)).To(Succeed())
+		j.Finalizers = slices.DeleteFunc(j.Finalizers, func(f string) bool { return f == hold })
+		Expect(k8sClient.Update(ctx, j)).To(Succeed())
 	})
 })
 

@@ -73,6 +73,17 @@ func (e *Evictor) sinceOf(store types.NamespacedName, violating []types.UID, now
 	return out
 }
 
+// forget drops what the Evictor and the brake keep for a store that is gone or going: its held
+// evictions, its eviction clocks and its share of the brake's counts (a deleted store's pods must
+// not keep the brake engaged, nor its clocks outlive it).
+func (e *Evictor) forget(store types.NamespacedName) {
+	e.mu.Lock()
+	delete(e.held, store)
+	delete(e.firstSeen, store)
+	e.mu.Unlock()
+	e.Brake.Forget(store)
+}
+
 type heldRecord struct {
 	pods          map[types.UID]bool
 	jurisdictions map[string]bool

@@ -115,11 +115,18 @@ var _ = Describe("GitOps ordering: workloads applied before their stores", Order
 		}).Should(Succeed())
 	})
 	// The other specs expect exactly the harness's jurisdictions on the nodes.
+	// The stores go first, as a person would take them down: Jurisdictions going first would turn
+	// the namespace's pods into violations.
 	AfterAll(func() {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "boutique"}}))).To(Succeed())
+		Eventually(func(g Gomega) {
+			var stores v1alpha1.PersonalDataStoreList
+			g.Expect(k8sClient.List(ctx, &stores, client.InNamespace("boutique"))).To(Succeed())
+			g.Expect(stores.Items).To(BeEmpty())
+		}).Should(Succeed())
 		for _, name := range []string{"order-eu", "order-us"} {
 			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &v1alpha1.Jurisdiction{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
 		}
-		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "boutique"}}))).To(Succeed())
 	})
 
 	It("binds no governed pod outside, watched on every binding, whatever the apply order", func() {

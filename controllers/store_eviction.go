@@ -173,6 +173,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 	if braked {
 		run.braked = brakeReason
 	}
+	announced := announcedEvictions(store)
 	for i := range run.violations {
 		v := &run.violations[i]
 		if v.EvictionTime == nil {
@@ -180,6 +181,12 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		}
 		if wait := v.EvictionTime.Sub(now); wait > 0 {
 			requeue = minPositive(requeue, wait)
+			continue
+		}
+		if !announced(*v) {
+			// The clock ran, but the status that announces the eviction time was never written
+			// (kube-apiserver away when the violation was first seen): announce first.
+			requeue = minPositive(requeue, time.Second)
 			continue
 		}
 		shared, ok := a.objects[objectKey("Pod", v.Object.Name)].(*corev1.Pod)
@@ -244,6 +251,21 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		}
 	}
 	return requeue, nil
+}
+
+// announcedEvictions returns whether the store's stored status (what users were told) announced
+// a violation's eviction: it lists the object with an eviction time, or it lists only some of the
+// violations it counts, when the others were announced by their Events and the count alone.
+func announcedEvictions(store *v1alpha1.PersonalDataStore) func(v1alpha1.Violation) bool {
+	listed := map[string]bool{}
+	for _, v := range store.Status.Violations {
+		listed[violationKey(v)] = v.EvictionTime != nil
+	}
+	overflow := int(store.Status.ViolationCount) > len(store.Status.Violations)
+	return func(v v1alpha1.Violation) bool {
+		withTime, ok := listed[violationKey(v)]
+		return withTime || (!ok && overflow)
+	}
 }
 
 // brakeRecheck is how soon a store holding evictions for the brake looks again for a resumption.

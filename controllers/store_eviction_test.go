@@ -89,3 +89,24 @@ func TestNodeCapacityChanged(t *testing.T) {
 		t.Error("a deleted node passes: it adds no capacity")
 	}
 }
+
+// TestAnnouncedEvictions: a pod is evicted only once the stored status announced its eviction;
+// an in-memory clock whose status write failed does not count.
+func TestAnnouncedEvictions(t *testing.T) {
+	at := metav1.Now()
+	pod := func(name string, evict *metav1.Time) v1alpha1.Violation {
+		return v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: "Pod", Name: name}, EvictionTime: evict}
+	}
+	store := &v1alpha1.PersonalDataStore{Status: v1alpha1.PersonalDataStoreStatus{
+		ViolationCount: 2, Violations: []v1alpha1.Violation{pod("announced", &at), pod("reported-only", nil)}}}
+	announced := announcedEvictions(store)
+	for name, want := range map[string]bool{"announced": true, "reported-only": false, "never-written": false} {
+		if got := announced(pod(name, &at)); got != want {
+			t.Errorf("%s: announced = %v, want %v", name, got, want)
+		}
+	}
+	store.Status.ViolationCount = 60 // 50 listed, the rest announced by Event and count
+	if !announcedEvictions(store)(pod("unlisted", &at)) {
+		t.Error("a violation beyond the listed ones of a status that counts it must be evictable")
+	}
+}

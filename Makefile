@@ -18,11 +18,11 @@ GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 # output shows the specs that ran. Plain Go tests that start one (localcluster, admissionpolicy,
 # test/image) run with the others; KUBEBUILDER_ASSETS is exported to every recipe.
 ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
-	./test/e2e/... ./test/deploy/...
+	./test/e2e/... ./test/deploy/... ./test/chaos/...
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives: `make unit` skips them and runs the pure tests that sit
 # beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile)$$
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 
@@ -99,6 +99,10 @@ test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image
 	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
 	$(MAKE) -s test-release
 	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
+
+.PHONY: chaos
+chaos: tools ## Run the chaos suite alone (make test runs it too): two manager replicas, the leader and kube-apiserver killed under load.
+	go test -count=1 -v ./test/chaos/... -args -ginkgo.no-color
 
 .PHONY: bench
 bench: tools ## Run the Go benchmarks.

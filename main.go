@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,11 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", inCluster, "Elect a leader so only one replica acts; default true in a cluster.")
+	// The client-go defaults; a test of failover shortens them.
+	leaseDuration, renewDeadline, retryPeriod := 15*time.Second, 10*time.Second, 2*time.Second
+	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", leaseDuration, "How long a lost leader's lease blocks the other replicas before one takes over.")
+	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", renewDeadline, "How long the leader keeps trying to renew its lease before it stops acting.")
+	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", retryPeriod, "How often the replicas try to acquire or renew the lease.")
 	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the admission webhook server listens on.")
 	flag.StringVar(&certDir, "webhook-cert-dir", "", "Folder with the webhook server's tls.crt and tls.key; empty uses controller-runtime's default.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
@@ -127,6 +133,12 @@ func main() {
 		LeaderElectionID:       "residency-operator.dataresidency.io",
 		// Outside a pod there is no namespace file to default from.
 		LeaderElectionNamespace: namespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
+		// A replica stopped on purpose (a rollout) hands the lease over at once; main returns
+		// right after the manager stops, so no work outlives the lease.
+		LeaderElectionReleaseOnCancel: true,
 		// The operator reads Secrets only for its own certificate: cache them in its namespace only.
 		// Pods and nodes are cached cluster-wide; managed fields are most of their bytes and
 		// nothing here reads them.

@@ -143,10 +143,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return c, fmt.Errorf("creating the cluster's folder: %w", err)
 	}
 
+	// A folder of ours rather than envtest's: envtest deletes its own on every stop, and a
+	// restarted kube-apiserver must keep the serving certificate its clients trust.
+	certDir := filepath.Join(c.dir, "kube-apiserver")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		return c, fmt.Errorf("creating kube-apiserver's folder: %w", err)
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{Out: c.log.prefixed("kube-apiserver"), Err: c.log.prefixed("kube-apiserver")},
+			APIServer: &envtest.APIServer{Out: c.log.prefixed("kube-apiserver"), Err: c.log.prefixed("kube-apiserver"), CertDir: certDir},
 			Etcd:      &envtest.Etcd{Out: c.log.prefixed("etcd"), Err: c.log.prefixed("etcd")},
 		},
 	}

@@ -271,6 +271,15 @@ func TestStart(t *testing.T) {
 		}
 	}
 
+	// A crashed kube-apiserver comes back with the same address and certificates: the same
+	// client, with the CA it was given at the start, reads what etcd kept.
+	if err := c.CrashAPIServer(); err != nil {
+		t.Fatalf("CrashAPIServer: %v", err)
+	}
+	if got, err := cs.CoreV1().Pods("default").Get(ctx, "where", metav1.GetOptions{}); err != nil || got.Spec.NodeName != "us-node" {
+		t.Fatalf("after the crash: pod %v, err %v", got, err)
+	}
+
 	pids := map[string]int{}
 	for _, ch := range append(c.children, c.watchdog) {
 		if ch != nil {

@@ -137,6 +137,7 @@ var violationReasons = map[engine.Reason]v1alpha1.ViolationReason{
 	engine.NodeNotFound:          v1alpha1.NodeLocationUnknown,
 	engine.NodeLocationUnknown:   v1alpha1.NodeLocationUnknown,
 	engine.PlacementMissing:      v1alpha1.PlacementMissing,
+	engine.PlacementConflict:     v1alpha1.PlacementConflict,
 	engine.VolumeNotPermitted:    v1alpha1.VolumeNotPermitted,
 	engine.VolumeLocationUnknown: v1alpha1.VolumeLocationUnknown,
 }

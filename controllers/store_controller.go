@@ -233,7 +233,7 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 		} else if v.Since.IsZero() {
 			v.Since = metav1.NewTime(now)
 		}
-		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" {
+		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" && v.Reason != v1alpha1.PlacementConflict {
 			at := metav1.NewTime(v.Since.Add(grace))
 			if v.Reason == v1alpha1.PlacementMissing {
 				// Admitted unplaced: the grace period is for pods whose node moved, not for these.

@@ -290,6 +290,32 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		}, "2s").Should(Succeed())
 	})
 
+	It("reports a pending pod whose own nodeSelector allows only places outside, and never evicts it", func() {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stuck", Namespace: ns, Labels: map[string]string{"app": "stuck"}},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"},
+				Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+					NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+						{Key: v1alpha1.JurisdictionLabel("audit-eu"), Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}}}}}}}},
+				Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		newStore("stuck", v1alpha1.Enforce, 0, "stuck", "audit-eu")
+		Eventually(func(g Gomega) {
+			st := storeStatus("stuck")(g)
+			g.Expect(st.ViolationCount).To(BeEquivalentTo(1))
+			v := st.Violations[0]
+			g.Expect(v.Reason).To(Equal(v1alpha1.PlacementConflict))
+			g.Expect(v.Message).To(ContainSubstring("region us-east-1"))
+			g.Expect(v.Message).To(ContainSubstring("it stays Pending"))
+			g.Expect(v.EvictionTime).To(BeNil(), "evicting it would not help")
+			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.CompliantCondition)).To(BeFalse())
+		}).Should(Succeed())
+		Consistently(func(g Gomega) {
+			got := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stuck"}, got)).To(Succeed())
+			g.Expect(got.DeletionTimestamp).To(BeNil())
+		}, "2s").Should(Succeed())
+	})
+
 	// A Terminating Jurisdiction has its label taken off the nodes while the object still exists;
 	// counted as present, its pods would become violations with eviction clocks (and feed the
 	// eviction brake) for what is a deletion in progress.

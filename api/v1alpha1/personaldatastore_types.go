@@ -116,7 +116,7 @@ type PersonalDataStoreSpec struct {
 }
 
 // ViolationReason says why a governed object is a violation.
-// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;PlacementMissing;VolumeNotPermitted;VolumeLocationUnknown
+// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;PlacementMissing;PlacementConflict;VolumeNotPermitted;VolumeLocationUnknown
 type ViolationReason string
 
 const (
@@ -128,6 +128,10 @@ const (
 	// its store's policies were in force), so nothing keeps it inside: in Enforce mode it is
 	// evicted at once, without the grace period (it never ran).
 	PlacementMissing ViolationReason = "PlacementMissing"
+	// PlacementConflict: a pending pod's own nodeSelector and required affinity allow no permitted
+	// place (judged with the region catalog and the Jurisdictions), so it never runs. Reported,
+	// never evicted: its replacement would be the same.
+	PlacementConflict ViolationReason = "PlacementConflict"
 	// VolumeNotPermitted: the volume is outside the permitted jurisdictions.
 	VolumeNotPermitted ViolationReason = "VolumeNotPermitted"
 	// VolumeLocationUnknown: the volume's location cannot be determined.

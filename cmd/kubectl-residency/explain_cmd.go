@@ -94,6 +94,7 @@ const (
 	verdictExempt          = "Exempt"
 	verdictNoPermittedNode = "NoPermittedNode"
 	verdictPending         = "Pending"
+	verdictNeverRuns       = "NeverRuns"
 	verdictNodeMissing     = "NodeMissing"
 	verdictPermitted       = "Permitted"
 	verdictNotPermitted    = "NotPermitted"
@@ -237,6 +238,11 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 		}
 	}
 
+	if i := slices.IndexFunc(findings, func(f engine.Finding) bool { return f.Reason == engine.PlacementConflict }); i >= 0 {
+		ex.Verdict = verdictNeverRuns
+		ex.Why = append(ex.Why, findings[i].Message)
+		return ex, nil
+	}
 	if pod.Spec.NodeName == "" {
 		ex.Verdict = verdictPending
 		ex.Why = append(ex.Why, "the pod is not scheduled yet; it may only be scheduled on a node in "+groupsSentence(req))

@@ -292,11 +292,22 @@ func fakeCluster(t *testing.T) client.Client {
 			v1alpha1.ObservedRegionAnnotation: "eu-central-1", v1alpha1.ObservedCountryAnnotation: "DE", v1alpha1.ObservedJurisdictionsAnnotation: "eu"}),
 		pod("web-2", map[string]string{"app": "web"}, "iad-1", nil),
 		pod("web-3", map[string]string{"app": "web"}, "", nil),
+		neverRuns(),
 		pod("static", map[string]string{"app": "static"}, "iad-1", nil),
 		pod("legal-export-x1", map[string]string{"app": "web", "job-name": "legal-export"}, "iad-1", nil),
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "wffc"}, Provisioner: "x"},
 	}
 	return fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(objs...).Build()
+}
+
+// neverRuns is a pending pod placed in eu by admission whose own nodeSelector asks for us-east-1.
+func neverRuns() *corev1.Pod {
+	p := pod("web-4", map[string]string{"app": "web"}, "", nil)
+	p.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "us-east-1"}
+	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: v1alpha1.JurisdictionLabel("eu"), Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}}}}}}}}
+	return p
 }
 
 func pod(name string, labels map[string]string, node string, annotations map[string]string) *corev1.Pod {
@@ -323,6 +334,7 @@ func TestClusterCommandsGolden(t *testing.T) {
 		{"explain-permitted-json", []string{"explain", "pod/web-1", "-n", "shop", "-o", "json"}, exitOK},
 		{"explain-not-permitted", []string{"explain", "pods/web-2", "-n", "shop"}, exitOK},
 		{"explain-pending", []string{"explain", "web-3", "-n", "shop"}, exitOK},
+		{"explain-never-runs", []string{"explain", "web-4", "-n", "shop"}, exitOK},
 		{"explain-not-governed", []string{"explain", "po/static", "-n", "shop"}, exitOK},
 		{"explain-exempt", []string{"explain", "pod/legal-export-x1", "-n", "shop"}, exitOK},
 		{"explain-missing", []string{"explain", "pod/nope", "-n", "shop"}, exitFindings},

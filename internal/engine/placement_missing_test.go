@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,6 +48,60 @@ func TestPlacementMissing(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("PlacementMissing %v, want %v: %+v", got, tc.want, v.Findings())
+			}
+		})
+	}
+}
+
+// TestPlacementConflictPending: a placed pending pod whose own nodeSelector or affinity allows only
+// places outside its stores' jurisdictions never runs; the audit says so (not the scheduler's
+// generic message), and a pod whose own placement fits, or is open, is just pending.
+func TestPlacementConflictPending(t *testing.T) {
+	store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db"}}
+	store.Spec.WorkloadSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
+	store.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"eu"}
+	pol := &Policies{Stores: []*v1alpha1.PersonalDataStore{store},
+		Jurisdictions: map[string]*v1alpha1.JurisdictionSpec{"eu": {Countries: []v1alpha1.CountryCode{"DE", "FR", "IE"}}}}
+	matchers, err := NewJurisdictionMatchers(pol.Jurisdictions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	euTerm := corev1.NodeSelectorRequirement{Key: v1alpha1.JurisdictionLabel("eu"), Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}}
+	region := func(r string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: corev1.LabelTopologyRegion, Operator: corev1.NodeSelectorOpIn, Values: []string{r}}
+	}
+	placed := func(own ...corev1.NodeSelectorRequirement) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: append(own, euTerm)}}}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		facts PodFacts
+		want  bool
+	}{
+		{"nodeSelector outside", PodFacts{NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}, Affinity: placed()}, true},
+		{"own affinity outside, ANDed with the permitted one", PodFacts{Affinity: placed(region("us-central1"))}, true},
+		{"nodeSelector inside", PodFacts{NodeSelector: map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}, Affinity: placed()}, false},
+		{"no placement of its own", PodFacts{Affinity: placed()}, false},
+		{"bound: judged by its node instead", PodFacts{NodeName: "n", NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}, Affinity: placed()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.facts.Labels = map[string]string{"app": "db"}
+			v, err := DecidePod(pol, &tc.facts, &Context{Stage: Running, Matchers: matchers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := false
+			for _, f := range v.Findings() {
+				if f.Reason == PlacementConflict {
+					got = true
+					if !strings.Contains(f.Message, "so it stays Pending") {
+						t.Errorf("message does not say the pod never runs: %s", f.Message)
+					}
+				}
+			}
+			if got != tc.want {
+				t.Errorf("PlacementConflict %v, want %v: %+v", got, tc.want, v.Findings())
 			}
 		})
 	}

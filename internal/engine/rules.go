@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/catalog"
@@ -87,12 +88,22 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 		// violation at once, evicted without grace (it never ran). A pod that already runs
 		// outside is judged by its node, with the grace period that announces the eviction.
 		var missing []Finding
-		if placed := placingRequirement(stores); !placed.IsZero() && !AffinityImplies(spec, placed) {
+		switch placed := placingRequirement(stores); {
+		case placed.IsZero():
+		case !AffinityImplies(spec, placed):
 			missing = append(missing, Finding{Reason: PlacementMissing, Severity: Breach,
 				Field: "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution", Message: fmt.Sprintf(
 					"the pod was created without the permitted-node affinity (%s), before its stores' admission policies were in force, so the scheduler may place it anywhere. "+
 						"Fix: label its Namespace %s=true in the same manifests, so that such pods wait for their policies; the operator evicts it so that its controller recreates it placed",
 					placed, v1alpha1.AwaitPoliciesLabel)})
+		default:
+			// Placed and pending: its own nodeSelector and affinity may allow no permitted place,
+			// and then it never runs. Nothing else says so: the scheduler's message is generic.
+			for _, f := range placeFindings(p, ownPlacement(spec), c, req, terms) {
+				if f.Reason == PlacementConflict {
+					missing = append(missing, f)
+				}
+			}
 		}
 		return missing, nil
 	}
@@ -118,9 +129,12 @@ func placeFindings(p *Policies, spec *corev1.PodSpec, c *Context, req Requiremen
 	pp := PlacesOfPod(spec, c.Matchers, p.Jurisdictions, c.Provider)
 	var out []Finding
 	if !pp.Open && len(pp.Unknown) == 0 && !slices.ContainsFunc(pp.Places, func(n *corev1.Node) bool { return NodePermitted(n, terms) }) {
+		what := "with the pod's required node affinity, it only allows %s, none of which is permitted: %s; admission would add the permitted-node affinity and the pods would stay Pending. "
+		if c.Stage == Running {
+			what = "the pod's own nodeSelector and required node affinity allow only %s, none of which is permitted: %s; with the permitted-node affinity admission added, no node can take it, so it stays Pending (evicting it would not help: its replacement would be the same). "
+		}
 		out = append(out, Finding{Reason: PlacementConflict, Severity: Breach, Field: "spec.nodeSelector", Message: fmt.Sprintf(
-			"with the pod's required node affinity, it only allows %s, none of which is permitted: %s; admission would add the permitted-node affinity and the pods would stay Pending. "+
-				"Fix: point them at a region of an allowed jurisdiction, or remove them and let residency-operator place the pods",
+			what+"Fix: point them at a region of an allowed jurisdiction, or remove them and let residency-operator place the pods",
 			describePlaces(pp.Places), req)})
 	}
 	if len(pp.Unknown) > 0 {
@@ -130,6 +144,32 @@ func placeFindings(p *Policies, spec *corev1.PodSpec, c *Context, req Requiremen
 			strings.Join(pp.Unknown, ", "), req, ambiguityHint(pp.Unknown))})
 	}
 	return out
+}
+
+// ownPlacement returns the pod's spec without the jurisdiction requirements admission added to
+// its required node affinity terms: where the pod itself asks to run.
+func ownPlacement(spec *corev1.PodSpec) *corev1.PodSpec {
+	a := spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return spec
+	}
+	var terms []corev1.NodeSelectorTerm
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		t.MatchExpressions = slices.DeleteFunc(slices.Clone(t.MatchExpressions), func(r corev1.NodeSelectorRequirement) bool {
+			return strings.HasPrefix(r.Key, v1alpha1.JurisdictionLabelPrefix)
+		})
+		// The product of own and permitted terms repeats each own term once per permitted one.
+		if !slices.ContainsFunc(terms, func(u corev1.NodeSelectorTerm) bool { return equality.Semantic.DeepEqual(u, t) }) {
+			terms = append(terms, t)
+		}
+	}
+	nodeAffinity := *a.NodeAffinity
+	nodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
+	affinity := *a
+	affinity.NodeAffinity = &nodeAffinity
+	own := *spec
+	own.Affinity = &affinity
+	return &own
 }
 
 // nodeFindings judges the node a pod is pinned or bound to.

@@ -90,8 +90,9 @@ func main() {
 		"Evictions of violating pods per second, across all stores (PodDisruptionBudgets apply as well).")
 	flag.IntVar(&controllerOpts.EvictionBurst, "eviction-burst", controllerOpts.EvictionBurst, "Evictions allowed in a burst above the steady rate.")
 	flag.Float64Var(&controllerOpts.BrakeShare, "eviction-brake-share", controllerOpts.BrakeShare,
-		"Pause every eviction when more than this share of the governed pods became violations within --eviction-brake-window (a wrong Jurisdiction edit, a node label change); a person resumes them. 0 disables the brake.")
+		"Pause every eviction when more than this share of the governed pods became violations, or of a Jurisdiction's nodes lost its label, within --eviction-brake-window (a wrong Jurisdiction edit, a node label change); a person resumes them. 0 disables the brake.")
 	flag.IntVar(&controllerOpts.BrakeMinPods, "eviction-brake-min-pods", controllerOpts.BrakeMinPods, "The least number of new violations that can engage the eviction brake.")
+	flag.IntVar(&controllerOpts.BrakeMinNodes, "eviction-brake-min-nodes", controllerOpts.BrakeMinNodes, "The least number of nodes losing a Jurisdiction's label that can engage the eviction brake.")
 	flag.DurationVar(&controllerOpts.BrakeWindow, "eviction-brake-window", controllerOpts.BrakeWindow, "How recent a violation must be to count towards the eviction brake.")
 	flag.StringVar(&admissionMode, "admission", AdmissionPolicies,
 		"How governed pods are placed and checked at creation: "+AdmissionPolicies+" (compiled MutatingAdmissionPolicies and ValidatingAdmissionPolicies that kube-apiserver evaluates itself, Kubernetes 1.36 or later; the webhooks then only judge pods pinned with spec.nodeName and claims), "+

@@ -45,10 +45,13 @@ func init() { metrics.Registry.MustRegister(brakeGauge) }
 // until a person resumes it; violations first seen before the resumption do not engage it again.
 type Brake struct {
 	// Share of governed pods, above which evictions pause; MinPods is the least number of new
-	// violations that can engage it (two of three pods is no fleet-wide event).
-	Share   float64
-	MinPods int
-	Window  time.Duration
+	// violations that can engage it (two of three pods is no fleet-wide event). The same share of
+	// a Jurisdiction's nodes losing its label within the window engages it too, from MinNodes
+	// nodes: few pods may run there, but their stores' whole capacity is moving.
+	Share    float64
+	MinPods  int
+	MinNodes int
+	Window   time.Duration
 	// Namespace is the operator's: where the ConfigMap is.
 	Namespace string
 	Client    client.Client
@@ -59,11 +62,14 @@ type Brake struct {
 	governed map[types.NamespacedName]int
 	// recent counts each store's pods first seen violating within the window, after the last
 	// resumption, as of its last audit: the fleet sum costs one addition per store.
-	recent  map[types.NamespacedName]int
-	engaged bool
-	reason  string
-	resumed time.Time
-	readAt  time.Time
+	recent map[types.NamespacedName]int
+	// lostNodes are, per Jurisdiction, the nodes that lost its label within the window (after the
+	// last resumption), and when. Bounded by the nodes.
+	lostNodes map[string]map[string]time.Time
+	engaged   bool
+	reason    string
+	resumed   time.Time
+	readAt    time.Time
 }
 
 // Observe records a store's governed pods and when each of its violating pods was first seen,
@@ -104,6 +110,55 @@ func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governe
 	}
 	reason := fmt.Sprintf("%d of %d governed pods became violations within %s (more than %.0f%%)", recent, total, b.Window, b.Share*100)
 	return b.engage(ctx, reason, now)
+}
+
+// ObserveNodeLabels records which jurisdiction labels a node lost and gained, and engages the
+// brake when, within the window and since the last resumption, more than Share of a
+// Jurisdiction's nodes (and at least MinNodes) lost its label. labelled counts the nodes that
+// carry the jurisdiction's label now, by jurisdiction.
+func (b *Brake) ObserveNodeLabels(ctx context.Context, node string, lost, gained []string, labelled func(jurisdiction string) (int, error), now time.Time) error {
+	if b == nil || (len(lost) == 0 && len(gained) == 0) {
+		return nil
+	}
+	b.mu.Lock()
+	if b.lostNodes == nil {
+		b.lostNodes = map[string]map[string]time.Time{}
+	}
+	for _, j := range gained {
+		delete(b.lostNodes[j], node)
+	}
+	var counts = map[string]int{}
+	for _, j := range lost {
+		if b.lostNodes[j] == nil {
+			b.lostNodes[j] = map[string]time.Time{}
+		}
+		b.lostNodes[j][node] = now
+		for n, at := range b.lostNodes[j] {
+			if now.Sub(at) > b.Window || !at.After(b.resumed) {
+				delete(b.lostNodes[j], n)
+			}
+		}
+		counts[j] = len(b.lostNodes[j])
+	}
+	engaged := b.engaged
+	b.mu.Unlock()
+	if engaged {
+		return nil
+	}
+	for _, j := range lost {
+		n := counts[j]
+		if n < b.MinNodes {
+			continue
+		}
+		still, err := labelled(j)
+		if err != nil {
+			return err
+		}
+		if total := n + still; float64(n) > b.Share*float64(total) {
+			return b.engage(ctx, fmt.Sprintf("%d of the %d nodes of Jurisdiction %s lost its label within %s (more than %.0f%%)", n, total, j, b.Window, b.Share*100), now)
+		}
+	}
+	return nil
 }
 
 // Forget drops a deleted store's counts. An engaged brake stays engaged: a person resumes it.
@@ -203,6 +258,7 @@ func (b *Brake) set(engaged bool, reason string, resumed, now time.Time) {
 	if resumed.After(b.resumed) {
 		b.resumed = resumed
 		clear(b.recent) // counted before the resumption: each store counts again at its next audit
+		clear(b.lostNodes)
 	}
 	if engaged {
 		brakeGauge.Set(1)

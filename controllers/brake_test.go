@@ -100,3 +100,41 @@ var _ = Describe("The eviction brake", Ordered, func() {
 		Expect(engaged).To(BeTrue())
 	})
 })
+
+// A Jurisdiction losing a large share of its nodes at once (a bad edit, a label format change)
+// engages the brake even where few pods run: their stores' capacity is what moves.
+var _ = Describe("The eviction brake on nodes leaving a Jurisdiction", Ordered, func() {
+	const ns = "brake-nodes-system"
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	remaining := func(n int) func(string) (int, error) { return func(string) (int, error) { return n, nil } }
+	newBrake := func() *controllers.Brake {
+		return &controllers.Brake{Share: 0.2, MinPods: 10, MinNodes: 3, Window: 10 * time.Minute, Namespace: ns, Client: k8sClient, Reader: k8sClient}
+	}
+	BeforeAll(func() {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	})
+
+	It("stays off for two nodes, for a share of 20% or less, and for nodes that came back", func() {
+		b := newBrake()
+		Expect(b.ObserveNodeLabels(ctx, "n1", []string{"eu"}, nil, remaining(3), now)).To(Succeed())
+		Expect(b.ObserveNodeLabels(ctx, "n2", []string{"eu"}, nil, remaining(2), now)).To(Succeed())  // 2 of 4, fewer than 3
+		Expect(b.ObserveNodeLabels(ctx, "n2", nil, []string{"eu"}, remaining(3), now)).To(Succeed())  // n2 is back
+		Expect(b.ObserveNodeLabels(ctx, "n3", []string{"eu"}, nil, remaining(30), now)).To(Succeed()) // 2 of 32
+		Expect(b.ObserveNodeLabels(ctx, "n5", []string{"eu"}, nil, remaining(30), now)).To(Succeed()) // 3 of 33: 9%
+		Expect(b.ObserveNodeLabels(ctx, "n4", []string{"eu"}, nil, remaining(30), now.Add(20*time.Minute))).To(Succeed())
+		engaged, _, err := b.Engaged(ctx, now)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(engaged).To(BeFalse())
+	})
+
+	It("engages when more than a fifth of a Jurisdiction's nodes lost its label within the window", func() {
+		b := newBrake()
+		for i, n := range []string{"a", "b", "c"} {
+			Expect(b.ObserveNodeLabels(ctx, n, []string{"eu"}, nil, remaining(7-i), now)).To(Succeed())
+		}
+		engaged, why, err := b.Engaged(ctx, now)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(engaged).To(BeTrue())
+		Expect(why).To(Equal("3 of the 8 nodes of Jurisdiction eu lost its label within 10m0s (more than 20%)"))
+	})
+})

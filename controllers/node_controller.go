@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,6 +34,10 @@ import (
 type NodeReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	// Brake is told which jurisdiction labels nodes lose: a Jurisdiction losing a large share of
+	// its nodes at once pauses evictions. Nil disables it.
+	Brake *Brake
+	Clock clock.PassiveClock
 
 	mu       sync.Mutex
 	problems map[string]string // node name -> location problem, for the gauge
@@ -60,6 +67,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	desired := desiredNodeMetadata(node, matchers)
 	previousProblem := node.Annotations[engine.LocationProblemAnnotation]
 	if !maps.Equal(desired.labels, node.Labels) || !maps.Equal(desired.annotations, node.Annotations) {
+		before := engine.LabelledJurisdictions(node.Labels)
 		patch := client.MergeFrom(node.DeepCopy())
 		node.Labels, node.Annotations = desired.labels, desired.annotations
 		if err := r.Patch(ctx, node, patch); err != nil {
@@ -67,6 +75,16 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		}
 		nodeLabelPatches.Inc()
 		log.FromContext(ctx).V(1).Info("node labels updated", "jurisdictions", desired.jurisdictions, "country", desired.location.Country)
+		after := engine.LabelledJurisdictions(desired.labels)
+		// A Jurisdiction deleted takes its label off every node; its stores stop evicting anyway
+		// (it counts as missing), so only the labels of live Jurisdictions count as lost.
+		lost := slices.DeleteFunc(slices.Clone(before), func(j string) bool {
+			return slices.Contains(after, j) || !slices.ContainsFunc(matchers, func(m *engine.JurisdictionMatcher) bool { return m.Name == j })
+		})
+		gained := slices.DeleteFunc(slices.Clone(after), func(j string) bool { return slices.Contains(before, j) })
+		if err := r.Brake.ObserveNodeLabels(ctx, node.Name, lost, gained, r.labelledNodes(ctx), r.now()); err != nil {
+			log.FromContext(ctx).Error(err, "eviction brake") // it pauses evictions even when it cannot be recorded
+		}
 	}
 	if desired.problem != previousProblem && desired.problem != "" {
 		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, locationEvents[desired.problem], actionLocate,
@@ -74,6 +92,24 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	r.setProblem(node.Name, desired.problem)
 	return ctrl.Result{}, nil
+}
+
+// labelledNodes counts, through the index, the nodes that carry a jurisdiction's label.
+func (r *NodeReconciler) labelledNodes(ctx context.Context) func(string) (int, error) {
+	return func(jurisdiction string) (int, error) {
+		var nodes corev1.NodeList
+		if err := r.List(ctx, &nodes, client.MatchingFields{nodeJurisdictionIndex: jurisdiction}); err != nil {
+			return 0, fmt.Errorf("listing the nodes of %s: %w", jurisdiction, err)
+		}
+		return len(nodes.Items), nil
+	}
+}
+
+func (r *NodeReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
 }
 
 // nodeMetadata is what a node's labels and annotations should be.

@@ -38,12 +38,14 @@ type Options struct {
 	AdmissionPolicies bool
 	// OperatorNamespace is never given admission policies, nor is kube-system.
 	OperatorNamespace string
-	// BrakeShare, BrakeMinPods and BrakeWindow set the eviction brake: evictions pause cluster-wide
-	// when more than BrakeShare of the governed pods (and at least BrakeMinPods) became
-	// violations within BrakeWindow. A share of 0 disables it.
-	BrakeShare   float64
-	BrakeMinPods int
-	BrakeWindow  time.Duration
+	// BrakeShare, BrakeMinPods, BrakeMinNodes and BrakeWindow set the eviction brake: evictions
+	// pause cluster-wide when more than BrakeShare of the governed pods (and at least
+	// BrakeMinPods) became violations within BrakeWindow, or as large a share of a Jurisdiction's
+	// nodes (and at least BrakeMinNodes) lost its label. A share of 0 disables it.
+	BrakeShare    float64
+	BrakeMinPods  int
+	BrakeMinNodes int
+	BrakeWindow   time.Duration
 	// ExcludedNamespaces are never given admission policies either, like OperatorNamespace
 	// (--excluded-namespaces: the chart passes webhook.excludedNamespaces, which its webhooks skip
 	// too). Benchmarks use it to serve one namespace through the webhooks alone.
@@ -53,7 +55,7 @@ type Options struct {
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
 	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
-		BrakeShare: 0.2, BrakeMinPods: 10, BrakeWindow: 10 * time.Minute}
+		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -70,7 +72,12 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		return fmt.Errorf("setting up field indexers: %w", err)
 	}
 	recorder := mgr.GetEventRecorder(EventReporter)
-	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+	var brake *Brake
+	if opts.BrakeShare > 0 {
+		brake = &Brake{Share: opts.BrakeShare, MinPods: opts.BrakeMinPods, MinNodes: opts.BrakeMinNodes, Window: opts.BrakeWindow,
+			Namespace: opts.OperatorNamespace, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
+	}
+	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder, Brake: brake, Clock: opts.Clock}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up node controller: %w", err)
 	}
 	if err := (&JurisdictionReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
@@ -80,10 +87,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		return fmt.Errorf("setting up store field indexers: %w", err)
 	}
 	evictor := NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst)
-	if opts.BrakeShare > 0 {
-		evictor.Brake = &Brake{Share: opts.BrakeShare, MinPods: opts.BrakeMinPods, Window: opts.BrakeWindow,
-			Namespace: opts.OperatorNamespace, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
-	}
+	evictor.Brake = brake
 	if err := (&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock,
 		Evictor: evictor,

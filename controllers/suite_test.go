@@ -79,15 +79,24 @@ var _ = BeforeSuite(func() {
 	// Brake of its own, so that their violations do not pause each other's evictions.
 	opts.BrakeShare = 0
 	Expect(controllers.SetupWithManager(ctx, mgr, opts)).To(Succeed())
+	mgrDone = make(chan struct{})
 	go func() {
 		defer GinkgoRecover()
+		defer close(mgrDone)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
 
+// mgrDone closes when the manager has stopped: kube-apiserver stops gracefully only once the
+// manager's watches are closed, and waits up to envtest's 20 s for them otherwise.
+var mgrDone chan struct{}
+
 var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
+	}
+	if mgrDone != nil {
+		Eventually(mgrDone).WithTimeout(30 * time.Second).Should(BeClosed())
 	}
 	if cluster != nil {
 		Expect(cluster.Stop()).To(Succeed())

@@ -108,7 +108,7 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 
 // record adds what the engine decided about one governed object: an exemption, or violations.
 func (a *auditResult) record(v *engine.Verdict, kind string, obj client.Object) {
-	ref := v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName()}
+	ref := v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()}
 	if len(v.Lifted) > 0 {
 		a.exemptions = append(a.exemptions, v1alpha1.Exemption{Object: ref, Exception: v.Lifted[0].Exception, ExpiresAt: v.Lifted[0].ExpiresAt})
 		return

@@ -180,6 +180,7 @@ func (r *StoreReconciler) auditStore(ctx context.Context, store *v1alpha1.Person
 	run.status.GovernedVolumes = int32(a.governedVolumes)
 	run.status.ViolationCount = int32(len(run.violations))
 	run.status.Violations = run.violations[:min(len(run.violations), maxListedViolations)]
+	run.status.UnlistedViolations = unlistedClocks(run.violations)
 	run.status.Exemptions = a.exemptions[:min(len(a.exemptions), maxListedExemptions)]
 	if next := a.nextExceptionChange; !next.IsZero() {
 		run.requeue = minPositive(run.requeue, next.Sub(run.now))
@@ -204,9 +205,18 @@ func (r *StoreReconciler) checkSharing(ctx context.Context, store *v1alpha1.Pers
 // trackViolations returns the audit's violations, each with when it was first seen (carried over
 // from status) and, in Enforce mode with the policy resolved, when the pod is evicted.
 func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *auditResult, resolved bool, now time.Time) []v1alpha1.Violation {
+	// What status recorded survives restarts: listed violations by UID (or by kind and name,
+	// written before UIDs were), the others by UID.
 	previous := map[string]metav1.Time{}
 	for _, v := range store.Status.Violations {
-		previous[violationKey(v)] = v.Since
+		if v.Object.UID != "" {
+			previous[string(v.Object.UID)] = v.Since
+		} else {
+			previous[violationKey(v)] = v.Since
+		}
+	}
+	for _, c := range store.Status.UnlistedViolations {
+		previous[string(c.UID)] = c.Since
 	}
 	grace := 10 * time.Minute
 	if store.Spec.EvictionGracePeriod != nil {
@@ -221,8 +231,11 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 	seen := r.Evictor.sinceOf(client.ObjectKeyFromObject(store), uids, metav1.NewTime(now))
 	out := make([]v1alpha1.Violation, 0, len(a.violations))
 	for _, v := range a.violations {
-		// Status survives restarts; the Evictor's clocks cover the violations status does not list.
-		first, listed := previous[violationKey(v)]
+		// Status survives restarts; the Evictor's clocks are the same while the operator runs.
+		first, listed := previous[string(v.Object.UID)]
+		if !listed {
+			first, listed = previous[violationKey(v)]
+		}
 		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
 			if at, ok := seen[obj.GetUID()]; ok && (!listed || at.Before(&first)) {
 				first, listed = at, true
@@ -421,6 +434,26 @@ func violationKey(v v1alpha1.Violation) string {
 }
 
 func objectKey(kind, name string) string { return kind + "/" + name }
+
+// maxUnlistedClocks bounds status.unlistedViolations; beyond it, a restart of the operator restarts
+// the clocks of the newest violations (later evictions, never earlier).
+const maxUnlistedClocks = 1000
+
+// unlistedClocks returns the clocks of the violations status does not list (they are sorted
+// oldest first), for status.unlistedViolations.
+func unlistedClocks(violations []v1alpha1.Violation) []v1alpha1.ViolationClock {
+	if len(violations) <= maxListedViolations {
+		return nil
+	}
+	rest := violations[maxListedViolations:min(len(violations), maxListedViolations+maxUnlistedClocks)]
+	out := make([]v1alpha1.ViolationClock, 0, len(rest))
+	for _, v := range rest {
+		if v.Object.UID != "" {
+			out = append(out, v1alpha1.ViolationClock{UID: v.Object.UID, Since: v.Since})
+		}
+	}
+	return out
+}
 
 // minPositive returns the smaller of two durations, ignoring values that are not positive.
 func minPositive(a, b time.Duration) time.Duration {

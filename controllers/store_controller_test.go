@@ -84,7 +84,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 
 	It("reports pods that ran before their store, announces and then evicts them", func() {
 		placedPod("db-fra", "audit-fra", map[string]string{"app": "db"})
-		placedPod("db-iad", "audit-iad", map[string]string{"app": "db"})
+		iad := placedPod("db-iad", "audit-iad", map[string]string{"app": "db"})
 		// An hour of grace: only the test clock's step, never the time the test takes, ends it.
 		newStore("customer-db", v1alpha1.Enforce, time.Hour, "db", "audit-eu")
 
@@ -94,7 +94,7 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			g.Expect(st.ViolationCount).To(BeEquivalentTo(1))
 			g.Expect(st.Violations).To(HaveLen(1))
 			v := st.Violations[0]
-			g.Expect(v.Object).To(Equal(v1alpha1.ObjectReference{Kind: "Pod", Name: "db-iad"}))
+			g.Expect(v.Object).To(Equal(v1alpha1.ObjectReference{Kind: "Pod", Name: "db-iad", UID: iad.UID}))
 			g.Expect(v.Node).To(Equal("audit-iad"))
 			g.Expect(v.Reason).To(Equal(v1alpha1.NodeNotPermitted))
 			g.Expect(v.Location.Country).To(Equal("US"))

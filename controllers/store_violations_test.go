@@ -66,3 +66,39 @@ func TestViolationClocksBeyondStatus(t *testing.T) {
 		store.Status.Violations = again[:maxListedViolations]
 	}
 }
+
+// TestViolationClocksSurviveRestart: an operator that restarts (a new Evictor, nothing in memory)
+// reads every clock back from status, the 50 listed violations and the unlisted ones alike, by
+// UID: a pod re-created with the same name is a new violation.
+func TestViolationClocksSurviveRestart(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+		Spec: v1alpha1.PersonalDataStoreSpec{Enforcement: v1alpha1.Enforce, EvictionGracePeriod: &metav1.Duration{Duration: time.Hour}}}
+	audit := &auditResult{objects: map[string]client.Object{}}
+	for i := range 60 {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("db-%02d", i), UID: types.UID(fmt.Sprintf("uid-%d", i))}}
+		audit.violations = append(audit.violations, v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name, UID: pod.UID}, Reason: v1alpha1.NodeNotPermitted})
+		audit.objects[objectKey("Pod", pod.Name)] = pod
+	}
+	first := (&StoreReconciler{Evictor: NewEvictor(nil, 1, 1)}).trackViolations(store, audit, true, t0)
+	store.Status.Violations, store.Status.UnlistedViolations = first[:maxListedViolations], unlistedClocks(first)
+	if len(store.Status.UnlistedViolations) != 10 {
+		t.Fatalf("%d unlisted clocks, want 10", len(store.Status.UnlistedViolations))
+	}
+
+	// db-07 was deleted and re-created under the same name while the operator was down.
+	recreated := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-07", UID: "uid-new"}}
+	audit.objects[objectKey("Pod", "db-07")] = recreated
+	audit.violations[7].Object.UID = recreated.UID
+	later := t0.Add(30 * time.Minute)
+	again := (&StoreReconciler{Evictor: NewEvictor(nil, 1, 1)}).trackViolations(store, audit, true, later)
+	for _, v := range again {
+		want := t0
+		if v.Object.Name == "db-07" {
+			want = later
+		}
+		if !v.Since.Time.Equal(want) {
+			t.Errorf("after a restart, %s: since %v, want %v", v.Object.Name, v.Since, want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "k8s.io/apimachinery/pkg/types"
+
 // DataCategory is a category of personal data named by the privacy policy.
 // +kubebuilder:validation:Enum=Credentials;SecurityQuestions;ContactDetails;Demographics;UsageActivity;DeviceAndNetwork;EmailEngagement;Transactions
 type DataCategory string
@@ -37,6 +39,12 @@ type ObjectReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
+
+	// uid of the object: a pod re-created with the same name (a StatefulSet's) is another object.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=36
+	UID types.UID `json:"uid,omitempty"`
 }
 
 // NamespacedReference names a namespaced object from a cluster-scoped one.

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // EnforcementMode says what the operator does about a store's violations.
@@ -199,6 +200,20 @@ type Violation struct {
 	EvictionTime *metav1.Time `json:"evictionTime,omitempty"`
 }
 
+// ViolationClock is when a violating object, named by its UID, was first seen.
+type ViolationClock struct {
+	// uid of the violating object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=36
+	UID types.UID `json:"uid"`
+
+	// since is when the violation was first observed.
+	// +required
+	Since metav1.Time `json:"since"`
+}
+
 // Exemption is a governed object that a ResidencyException exempts.
 type Exemption struct {
 	// object is the exempted pod or PersistentVolumeClaim.
@@ -273,6 +288,12 @@ type PersonalDataStoreStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	Violations []Violation `json:"violations,omitempty"`
+
+	// unlistedViolations records when each violation beyond the 50 listed was first seen, by the
+	// object's UID (at most 1000), so that its eviction clock survives a restart of the operator.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1000
+	UnlistedViolations []ViolationClock `json:"unlistedViolations,omitempty"`
 
 	// exemptions lists at most 50 objects that an active ResidencyException exempts.
 	// +optional

@@ -79,13 +79,8 @@ func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governe
 	if b == nil {
 		return nil
 	}
-	b.mu.Lock()
-	loaded := !b.readAt.IsZero()
-	b.mu.Unlock()
-	if !loaded { // learn the state (and the last resumption) a previous run left
-		if _, _, err := b.Engaged(ctx, now); err != nil {
-			return err
-		}
+	if err := b.load(ctx, now); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	if b.governed == nil {
@@ -119,6 +114,9 @@ func (b *Brake) Observe(ctx context.Context, store types.NamespacedName, governe
 func (b *Brake) ObserveNodeLabels(ctx context.Context, node string, lost, gained []string, labelled func(jurisdiction string) (int, error), now time.Time) error {
 	if b == nil || (len(lost) == 0 && len(gained) == 0) {
 		return nil
+	}
+	if err := b.load(ctx, now); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	if b.lostNodes == nil {
@@ -159,6 +157,18 @@ func (b *Brake) ObserveNodeLabels(ctx context.Context, node string, lost, gained
 		}
 	}
 	return nil
+}
+
+// load learns, once, the state (and the last resumption) a previous run left in the ConfigMap.
+func (b *Brake) load(ctx context.Context, now time.Time) error {
+	b.mu.Lock()
+	loaded := !b.readAt.IsZero()
+	b.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	_, _, err := b.Engaged(ctx, now)
+	return err
 }
 
 // Forget drops a deleted store's counts. An engaged brake stays engaged: a person resumes it.

@@ -40,14 +40,14 @@ const chaosRuns = 3
 // evicted twice; no eviction happens while the brake is engaged (a person resumes it). After the
 // last recovery, the store's status tells the truth within convergeWithin.
 const (
-	killLeaderAt     = 8 * time.Second
-	crashAPIAt       = 20 * time.Second
-	restartBothAt    = 32 * time.Second
-	bothDownFor      = 6 * time.Second
+	killLeaderAt     = 6 * time.Second
+	crashAPIAt       = 15 * time.Second
+	restartBothAt    = 25 * time.Second
+	bothDownFor      = 5 * time.Second
 	grace            = 3 * time.Second
 	governedCap      = 30 // the load deletes its oldest governed pod beyond this
 	createEvery      = 150 * time.Millisecond
-	relabelEvery     = 7 * time.Second
+	relabelEvery     = 6 * time.Second
 	relabelOutFor    = 4 * time.Second
 	convergeWithin   = 10 * time.Second
 	unannouncedLimit = 20 * time.Second // longer outside than any outage here, and never announced: a failure

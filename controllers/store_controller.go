@@ -209,11 +209,7 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 	// written before UIDs were), the others by UID.
 	previous := map[string]metav1.Time{}
 	for _, v := range store.Status.Violations {
-		if v.Object.UID != "" {
-			previous[string(v.Object.UID)] = v.Since
-		} else {
-			previous[violationKey(v)] = v.Since
-		}
+		previous[clockKey(v)] = v.Since
 	}
 	for _, c := range store.Status.UnlistedViolations {
 		previous[string(c.UID)] = c.Since

@@ -254,18 +254,38 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 }
 
 // announcedEvictions returns whether the store's stored status (what users were told) announced
-// a violation's eviction: it lists the object with an eviction time, or it lists only some of the
-// violations it counts, when the others were announced by their Events and the count alone.
+// a violation's eviction: it lists the object with an eviction time, or records its clock among
+// the unlisted violations (whose Events announced them), or, beyond those records too, counts more
+// violations than it records. Objects are matched by UID; entries written before UIDs were, by
+// kind and name.
 func announcedEvictions(store *v1alpha1.PersonalDataStore) func(v1alpha1.Violation) bool {
 	listed := map[string]bool{}
 	for _, v := range store.Status.Violations {
-		listed[violationKey(v)] = v.EvictionTime != nil
+		listed[clockKey(v)] = v.EvictionTime != nil
 	}
-	overflow := int(store.Status.ViolationCount) > len(store.Status.Violations)
+	recorded := map[types.UID]bool{}
+	for _, c := range store.Status.UnlistedViolations {
+		recorded[c.UID] = true
+	}
+	uncounted := int(store.Status.ViolationCount) > len(store.Status.Violations)+len(store.Status.UnlistedViolations)
 	return func(v v1alpha1.Violation) bool {
-		withTime, ok := listed[violationKey(v)]
-		return withTime || (!ok && overflow)
+		if withTime, ok := listed[clockKey(v)]; ok {
+			return withTime
+		}
+		if withTime, ok := listed[violationKey(v)]; ok { // an entry without a UID
+			return withTime
+		}
+		return recorded[v.Object.UID] || uncounted
 	}
+}
+
+// clockKey is the key of a violation's clock: its object's UID, or its kind and name when the
+// entry has no UID.
+func clockKey(v v1alpha1.Violation) string {
+	if v.Object.UID != "" {
+		return string(v.Object.UID)
+	}
+	return violationKey(v)
 }
 
 // brakeRecheck is how soon a store holding evictions for the brake looks again for a resumption.

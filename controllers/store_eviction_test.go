@@ -95,18 +95,26 @@ func TestNodeCapacityChanged(t *testing.T) {
 func TestAnnouncedEvictions(t *testing.T) {
 	at := metav1.Now()
 	pod := func(name string, evict *metav1.Time) v1alpha1.Violation {
-		return v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: "Pod", Name: name}, EvictionTime: evict}
+		return v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: "Pod", Name: name, UID: types.UID("uid-" + name)}, EvictionTime: evict}
 	}
+	legacy := pod("legacy", &at)
+	legacy.Object.UID = ""
 	store := &v1alpha1.PersonalDataStore{Status: v1alpha1.PersonalDataStoreStatus{
-		ViolationCount: 2, Violations: []v1alpha1.Violation{pod("announced", &at), pod("reported-only", nil)}}}
+		ViolationCount: 4, Violations: []v1alpha1.Violation{pod("announced", &at), pod("reported-only", nil), legacy},
+		UnlistedViolations: []v1alpha1.ViolationClock{{UID: "uid-recorded", Since: at}}}}
 	announced := announcedEvictions(store)
-	for name, want := range map[string]bool{"announced": true, "reported-only": false, "never-written": false} {
+	for name, want := range map[string]bool{"announced": true, "reported-only": false, "never-written": false, "recorded": true, "legacy": true} {
 		if got := announced(pod(name, &at)); got != want {
 			t.Errorf("%s: announced = %v, want %v", name, got, want)
 		}
 	}
-	store.Status.ViolationCount = 60 // 50 listed, the rest announced by Event and count
-	if !announcedEvictions(store)(pod("unlisted", &at)) {
-		t.Error("a violation beyond the listed ones of a status that counts it must be evictable")
+	renamed := pod("announced", &at)
+	renamed.Object.UID = "uid-recreated"
+	if announced(renamed) {
+		t.Error("a pod re-created under a listed name must not inherit its predecessor's announcement")
+	}
+	store.Status.ViolationCount = 1100 // beyond the 50 listed and 1,000 recorded: the count alone
+	if !announcedEvictions(store)(pod("uncounted", &at)) {
+		t.Error("a violation beyond every record of a status that counts it must be evictable")
 	}
 }

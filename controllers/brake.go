@@ -66,10 +66,13 @@ type Brake struct {
 	// lostNodes are, per Jurisdiction, the nodes that lost its label within the window (after the
 	// last resumption), and when. Bounded by the nodes.
 	lostNodes map[string]map[string]time.Time
-	engaged   bool
-	reason    string
-	resumed   time.Time
-	readAt    time.Time
+	// engagements counts engagements in this process: a read of the ConfigMap that began before
+	// one must not switch the brake off.
+	engagements int
+	engaged     bool
+	reason      string
+	resumed     time.Time
+	readAt      time.Time
 }
 
 // Observe records a store's governed pods and when each of its violating pods was first seen,
@@ -186,6 +189,7 @@ func (b *Brake) engage(ctx context.Context, reason string, now time.Time) error 
 	// Paused first, recorded second: if the ConfigMap cannot be written, evictions stay paused.
 	b.mu.Lock()
 	b.engaged, b.reason, b.readAt = true, reason, now
+	b.engagements++
 	b.mu.Unlock()
 	brakeGauge.Set(1)
 	cm := &corev1.ConfigMap{}
@@ -225,13 +229,12 @@ func (b *Brake) Engaged(ctx context.Context, now time.Time) (bool, string, error
 		defer b.mu.Unlock()
 		return b.engaged, b.reason, nil
 	}
-	wasEngaged := b.engaged
+	wasEngaged, engagements := b.engaged, b.engagements
 	b.mu.Unlock()
 	cm := &corev1.ConfigMap{}
 	err := b.Reader.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: BrakeConfigMap}, cm)
 	if apierrors.IsNotFound(err) && !wasEngaged {
-		b.set(false, "", time.Time{}, now)
-		return false, "", nil
+		return b.set(false, "", time.Time{}, now, engagements)
 	}
 	if apierrors.IsNotFound(err) {
 		// Engaged but not recorded (the write failed): stay paused, and record it.
@@ -245,8 +248,7 @@ func (b *Brake) Engaged(ctx context.Context, now time.Time) (bool, string, error
 	}
 	resumedAt, _ := time.Parse(time.RFC3339, cm.Data["resumedAt"])
 	if cm.Data[brakeStateKey] != brakeEngaged {
-		b.set(false, "", resumedAt, now)
-		return false, "", nil
+		return b.set(false, "", resumedAt, now, engagements)
 	}
 	if cm.Annotations[BrakeResumeAnnotation] == "true" {
 		cm.Data[brakeStateKey], cm.Data["resumedAt"] = brakeResumed, now.UTC().Format(time.RFC3339)
@@ -254,16 +256,19 @@ func (b *Brake) Engaged(ctx context.Context, now time.Time) (bool, string, error
 		if err := b.Client.Update(ctx, cm); err != nil {
 			return true, cm.Data["reason"], fmt.Errorf("resuming evictions: %w", err)
 		}
-		b.set(false, "", now, now)
-		return false, "", nil
+		return b.set(false, "", now, now, engagements)
 	}
-	b.set(true, cm.Data["reason"], resumedAt, now)
-	return true, cm.Data["reason"], nil
+	return b.set(true, cm.Data["reason"], resumedAt, now, engagements)
 }
 
-func (b *Brake) set(engaged bool, reason string, resumed, now time.Time) {
+// set records what a read of the ConfigMap found, unless the brake engaged in this process since
+// the read began (engagements was the count then): that engagement stands. It returns the state.
+func (b *Brake) set(engaged bool, reason string, resumed, now time.Time, engagements int) (bool, string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.engagements != engagements {
+		return b.engaged, b.reason, nil
+	}
 	b.engaged, b.reason, b.readAt = engaged, reason, now
 	if resumed.After(b.resumed) {
 		b.resumed = resumed
@@ -275,4 +280,5 @@ func (b *Brake) set(engaged bool, reason string, resumed, now time.Time) {
 	} else {
 		brakeGauge.Set(0)
 	}
+	return engaged, reason, nil
 }

@@ -106,3 +106,51 @@ func TestPlacementConflictPending(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacementConflictNotJudged: no PlacementConflict where a region cannot tell (a Jurisdiction
+// defined by a nodeSelector takes nodes wherever its labels are), nor for what only an Audit store
+// asks (admission placed the pod for the Enforce and Warn stores alone).
+func TestPlacementConflictNotJudged(t *testing.T) {
+	store := func(name string, mode v1alpha1.EnforcementMode, jurisdiction string) *v1alpha1.PersonalDataStore {
+		s := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		s.Spec.Enforcement = mode
+		s.Spec.WorkloadSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
+		s.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{v1alpha1.JurisdictionName(jurisdiction)}
+		return s
+	}
+	jurisdictions := map[string]*v1alpha1.JurisdictionSpec{
+		"us":    {Countries: []v1alpha1.CountryCode{"US"}},
+		"eu":    {Countries: []v1alpha1.CountryCode{"DE", "FR", "IE"}},
+		"sites": {NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"site": "affiliate"}}},
+	}
+	matchers, err := NewJurisdictionMatchers(jurisdictions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	placedIn := func(j string) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: v1alpha1.JurisdictionLabel(j), Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}}}}}}}}
+	}
+	for name, tc := range map[string]struct {
+		stores []*v1alpha1.PersonalDataStore
+		placed string
+	}{
+		"a Jurisdiction by nodeSelector": {[]*v1alpha1.PersonalDataStore{store("db", v1alpha1.Enforce, "sites")}, "sites"},
+		"only an Audit store objects":    {[]*v1alpha1.PersonalDataStore{store("db", v1alpha1.Enforce, "us"), store("report", v1alpha1.Audit, "eu")}, "us"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pol := &Policies{Stores: tc.stores, Jurisdictions: jurisdictions}
+			facts := PodFacts{Labels: map[string]string{"app": "db"}, NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}, Affinity: placedIn(tc.placed)}
+			v, err := DecidePod(pol, &facts, &Context{Stage: Running, Matchers: matchers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range v.Findings() {
+				if f.Reason == PlacementConflict {
+					t.Errorf("PlacementConflict: %s", f.Message)
+				}
+			}
+		})
+	}
+}

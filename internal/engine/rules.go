@@ -38,16 +38,37 @@ func noCommonPlace(object string, req Requirement, fix string) Finding {
 // placingRequirement is the requirement of the stores that admission places pods for (Enforce
 // and Warn): what a running pod's affinity must imply.
 func placingRequirement(stores []*v1alpha1.PersonalDataStore) Requirement {
-	var placing []*v1alpha1.PersonalDataStore
-	for _, s := range stores {
-		if ModeOf(s) != v1alpha1.Audit {
-			placing = append(placing, s)
-		}
-	}
+	placing := placingStores(stores)
 	if len(placing) == 0 {
 		return Requirement{}
 	}
 	return RequirementFor(placing...)
+}
+
+// placingStores are the stores admission places pods for: Enforce and Warn.
+func placingStores(stores []*v1alpha1.PersonalDataStore) []*v1alpha1.PersonalDataStore {
+	var out []*v1alpha1.PersonalDataStore
+	for _, s := range stores {
+		if ModeOf(s) != v1alpha1.Audit {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// locatedByPlaceOnly reports whether every jurisdiction req names is defined by countries and
+// regions alone: one with a nodeSelector may take nodes anywhere its labels are, which a place
+// named by region cannot tell.
+func locatedByPlaceOnly(matchers []*JurisdictionMatcher, req Requirement) bool {
+	for _, g := range req.Groups {
+		for _, name := range g.Jurisdictions {
+			i := slices.IndexFunc(matchers, func(m *JurisdictionMatcher) bool { return m.Name == name })
+			if i < 0 || matchers[i].selector != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // permittedPodFindings are the findings about a pod that its stores alone decide, whatever the
@@ -97,9 +118,14 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 						"Fix: label its Namespace %s=true in the same manifests, so that such pods wait for their policies; the operator evicts it so that its controller recreates it placed",
 					placed, v1alpha1.AwaitPoliciesLabel)})
 		default:
-			// Placed and pending: its own nodeSelector and affinity may allow no permitted place,
-			// and then it never runs. Nothing else says so: the scheduler's message is generic.
-			for _, f := range placeFindings(p, ownPlacement(spec), c, req, terms) {
+			// Placed and pending: its own nodeSelector and affinity may allow no place the stores
+			// admission placed it for (Enforce and Warn) permit, and then it never runs. Nothing
+			// else says so: the scheduler's message is generic.
+			placedReq, placedTerms, found := permittedPodFindings(p, placingStores(stores))
+			if len(found) > 0 || !locatedByPlaceOnly(c.Matchers, placedReq) {
+				break
+			}
+			for _, f := range placeFindings(p, ownPlacement(spec), c, placedReq, placedTerms) {
 				if f.Reason == PlacementConflict {
 					missing = append(missing, f)
 				}

@@ -152,8 +152,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{Out: c.log.prefixed("kube-apiserver"), Err: c.log.prefixed("kube-apiserver"), CertDir: certDir},
-			Etcd:      &envtest.Etcd{Out: c.log.prefixed("etcd"), Err: c.log.prefixed("etcd")},
+			// A minute to serve: on a loaded CI machine, a restart (CrashAPIServer) can take more
+			// than envtest's default 20 s.
+			APIServer: &envtest.APIServer{Out: c.log.prefixed("kube-apiserver"), Err: c.log.prefixed("kube-apiserver"), CertDir: certDir,
+				StartTimeout: time.Minute},
+			Etcd: &envtest.Etcd{Out: c.log.prefixed("etcd"), Err: c.log.prefixed("etcd")},
 		},
 	}
 	if opts.CRDDir != "" {

@@ -27,9 +27,17 @@ func (c *Cluster) CrashAPIServer() error {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		return fmt.Errorf("killing kube-apiserver: %w", err)
 	}
-	time.Sleep(200 * time.Millisecond) // reaped by envtest, which then finds it exited
-	if err := api.Stop(); err != nil {
-		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	// envtest reaps it and then finds it exited; until then its Stop may signal a process that
+	// is gone (ESRCH): ask again.
+	var stopErr error
+	for range 50 {
+		if stopErr = api.Stop(); stopErr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if stopErr != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", stopErr)
 	}
 	began := time.Now()
 	if err := api.Start(); err != nil {

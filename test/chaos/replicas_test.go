@@ -61,6 +61,16 @@ func (s *replicaSet) startAll() error {
 }
 
 func (s *replicaSet) start(r *replica) error {
+	s.mu.Lock()
+	if r.exited != nil {
+		select {
+		case <-r.exited:
+		default:
+			s.mu.Unlock()
+			return fmt.Errorf("%s is still running", r.name)
+		}
+	}
+	s.mu.Unlock()
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
 	// Its own process group, killed with the test however the test ends.
@@ -89,9 +99,10 @@ func (s *replicaSet) start(r *replica) error {
 		if restart {
 			time.Sleep(time.Second)
 			s.mu.Lock()
-			closed := s.closed
+			// Nobody stopped or started it in the meantime.
+			again := !s.closed && !r.asked && r.exited == exited
 			s.mu.Unlock()
-			if !closed {
+			if again {
 				_ = s.start(r)
 			}
 		}
@@ -161,7 +172,10 @@ func (s *replicaSet) stopAll() {
 	}
 	s.mu.Unlock()
 	for _, r := range rs {
-		if r.cmd != nil {
+		s.mu.Lock()
+		started := r.cmd != nil
+		s.mu.Unlock()
+		if started {
 			s.stop(r, syscall.SIGTERM, 15*time.Second)
 		}
 	}

@@ -92,13 +92,14 @@ lint: $(GOLANGCI_LINT) lint-workflows ## Run golangci-lint (.golangci.yml) and a
 $(GOLANGCI_LINT):
 	@bash hack/tools/build.sh golangci-lint >/dev/null
 
-# test/image compiles the manager and the plugin for the image and the archive: on a cold build
-# cache that alone can pass go test's default 10-minute limit, hence -timeout.
+# test/image compiles the manager and the plugin for the image and the archive, and test/chaos
+# builds the manager and runs three scenarios: on a cold build cache either can pass go test's
+# default 10-minute limit, hence -timeout.
 .PHONY: test
 test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image and e2e.
 	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
 	$(MAKE) -s test-release
-	go test -count=1 -v $(ENVTEST_PKGS) -args -ginkgo.no-color
+	go test -count=1 -timeout 30m -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 
 .PHONY: chaos
 chaos: tools ## Run the chaos suite alone (make test runs it too): two manager replicas, the leader and kube-apiserver killed under load.

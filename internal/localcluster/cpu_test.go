@@ -1,6 +1,9 @@
 package localcluster
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSumMetric(t *testing.T) {
 	exposition := []byte(`# HELP x
@@ -15,5 +18,17 @@ apiserver_admission_webhook_admission_duration_seconds_sum{name="placement.pods.
 	}
 	if _, err := SumMetric([]byte("m{a=\"b\"} x\n"), "m{"); err == nil {
 		t.Fatal("a sample that is not a number must be an error")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	for p, want := range map[float64]time.Duration{50: 5, 99: 10, 10: 1, 0: 1} {
+		if got := Percentile(ds, p); got != want {
+			t.Errorf("Percentile(%v) = %v, want %v", p, got, want)
+		}
+	}
+	if Percentile(nil, 50) != 0 {
+		t.Error("the percentile of nothing is 0")
 	}
 }

@@ -2,15 +2,10 @@ package webhook
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,13 +175,13 @@ func podCreateLatency(b *testing.B, http2 bool) {
 		b.Fatalf("the webhooks never placed a governed pod: %v (last error: %v)", err, lastErr)
 	}
 
-	load := func(ns string) podLoad {
-		return podLoad{cs: cs, ns: ns, governed: ns == governedNS, tmpl: tmpl}
+	load := func(ns string) localcluster.PodLoad {
+		return localcluster.PodLoad{Client: cs, Namespace: ns, Governed: ns == governedNS, Template: tmpl}
 	}
 	plain, governed := load(plainNS), load(governedNS)
 	// Warm both paths up: connections, the API server's webhook client, caches.
-	for _, l := range []podLoad{plain, governed} {
-		if _, err := l.create(ctx, latencyWarmup, latencyClients, 0); err != nil {
+	for _, l := range []localcluster.PodLoad{plain, governed} {
+		if _, err := l.Create(ctx, latencyWarmup, latencyClients, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -196,9 +191,9 @@ func podCreateLatency(b *testing.B, http2 bool) {
 		lat  []time.Duration
 		wall time.Duration
 	}
-	run := func(p *phase, l podLoad, n, clients int, rate float64) {
+	run := func(p *phase, l localcluster.PodLoad, n, clients int, rate float64) {
 		start := time.Now()
-		lat, err := l.create(ctx, n, clients, rate)
+		lat, err := l.Create(ctx, n, clients, rate)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -229,7 +224,7 @@ func podCreateLatency(b *testing.B, http2 bool) {
 		for range latencyRounds {
 			before := len(without.lat)
 			run(&without, plain, latencyPods/latencyRounds, latencyClients, latencyRate)
-			roundP99s = append(roundP99s, percentile(without.lat[before:], 99))
+			roundP99s = append(roundP99s, localcluster.Percentile(without.lat[before:], 99))
 			measured(&webhookTime, &handlerTime, func() { run(&with, governed, latencyPods/latencyRounds, latencyClients, latencyRate) })
 		}
 		cpu0 := apiserverCPU(b)
@@ -245,8 +240,8 @@ func podCreateLatency(b *testing.B, http2 bool) {
 
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	report := func(prefix string, with, without phase, throughput bool) {
-		p50w, p99w := percentile(with.lat, 50), percentile(with.lat, 99)
-		p50o, p99o := percentile(without.lat, 50), percentile(without.lat, 99)
+		p50w, p99w := localcluster.Percentile(with.lat, 50), localcluster.Percentile(with.lat, 99)
+		p50o, p99o := localcluster.Percentile(without.lat, 50), localcluster.Percentile(without.lat, 99)
 		b.ReportMetric(ms(p50w), prefix+"p50-ms")
 		b.ReportMetric(ms(p99w), prefix+"p99-ms")
 		b.ReportMetric(ms(p50o), prefix+"nowebhook-p50-ms")
@@ -318,75 +313,4 @@ func scrapeWebhookSeconds(ctx context.Context, b *testing.B, cs kubernetes.Inter
 		b.Fatal(err)
 	}
 	return total
-}
-
-// podLoad creates pods from tmpl in one namespace.
-type podLoad struct {
-	cs       kubernetes.Interface
-	ns       string
-	governed bool // the webhooks place every pod here, and none elsewhere
-	tmpl     *corev1.Pod
-}
-
-// create makes n pods with the given number of concurrent clients and returns each creation's
-// latency. With a rate (pods per second over all clients), creations are scheduled at that rate
-// and latency counts from the scheduled time (an open loop: a late answer that holds a client up
-// is measured, not hidden); without, each client creates as fast as it is answered. It checks that
-// the webhooks placed every pod (governed) or none, so the phases measure what they claim to.
-func (l podLoad) create(ctx context.Context, n, clients int, rate float64) ([]time.Duration, error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	lats := make([][]time.Duration, clients)
-	errs := make([]error, clients)
-	start := time.Now()
-	for w := range clients {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				scheduled := time.Now()
-				if rate > 0 {
-					scheduled = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-					if d := time.Until(scheduled); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-ctx.Done():
-							errs[w] = ctx.Err()
-							return
-						}
-					}
-				}
-				p := l.tmpl.DeepCopy()
-				p.Namespace = l.ns
-				got, err := l.cs.CoreV1().Pods(l.ns).Create(ctx, p, metav1.CreateOptions{})
-				lats[w] = append(lats[w], time.Since(scheduled))
-				if err != nil {
-					errs[w] = fmt.Errorf("creating a pod in %s: %w", l.ns, err)
-					return
-				}
-				if placed := got.Annotations[v1alpha1.StoresAnnotation] != ""; placed != l.governed {
-					errs[w] = fmt.Errorf("pod %s/%s: placed by the webhooks = %v, unexpected in this namespace", l.ns, got.Name, placed)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return slices.Concat(lats...), nil
-}
-
-// percentile returns the p-th percentile (nearest rank) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(0, min(rank, len(s)-1))]
 }

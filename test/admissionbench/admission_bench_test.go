@@ -4,10 +4,8 @@ package admissionbench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -284,18 +282,18 @@ type runner struct {
 	results map[string]*result
 }
 
-func (r *runner) load(ns string) podLoad {
-	return podLoad{cs: r.cs, ns: ns, governed: ns != modeNone, tmpl: r.tmpl}
+func (r *runner) load(ns string) localcluster.PodLoad {
+	return localcluster.PodLoad{Client: r.cs, Namespace: ns, Governed: ns != modeNone, Template: r.tmpl}
 }
 
 // warmup creates pods in ns, concurrently and serially, and deletes them.
 func (r *runner) warmup(ns string) {
 	r.b.Helper()
 	l := r.load(ns)
-	if _, err := l.create(r.ctx, warmupPods, satClients); err != nil {
+	if _, err := l.Create(r.ctx, warmupPods, satClients, 0); err != nil {
 		r.b.Fatal(err)
 	}
-	if _, err := l.create(r.ctx, warmupPods/5, 1); err != nil {
+	if _, err := l.Create(r.ctx, warmupPods/5, 1, 0); err != nil {
 		r.b.Fatal(err)
 	}
 	r.cleanup(ns)
@@ -312,7 +310,7 @@ func (r *runner) measure(key, ns string) {
 	l := r.load(ns)
 	r.waitIdle()
 	writes0 := scrapeWrites(r.ctx, r.b, r.cs)
-	lat, err := l.create(r.ctx, serialPods, 1)
+	lat, err := l.Create(r.ctx, serialPods, 1, 0)
 	if err != nil {
 		r.b.Fatal(err)
 	}
@@ -320,7 +318,7 @@ func (r *runner) measure(key, ns string) {
 	r.waitIdle()
 	calls0, cpu0 := scrapeWebhookCalls(r.ctx, r.b, r.cs), apiserverCPU(r.b)
 	start := time.Now()
-	if _, err := l.create(r.ctx, satPods, satClients); err != nil {
+	if _, err := l.Create(r.ctx, satPods, satClients, 0); err != nil {
 		r.b.Fatal(err)
 	}
 	wall := time.Since(start)
@@ -426,13 +424,13 @@ func (r *runner) report() {
 			}
 		}
 		b.Logf("%-20s saturated %6.1f pods/s (rounds: %s), serial p50 %.2f ms p99 %.2f ms, apiserver %.2f ms CPU/pod, %.2f webhook calls/pod, other writes/pod: %s",
-			key, res.rate(), strings.Join(rates, " "), ms(percentile(res.serial, 50)), ms(percentile(res.serial, 99)),
+			key, res.rate(), strings.Join(rates, " "), ms(localcluster.Percentile(res.serial, 50)), ms(localcluster.Percentile(res.serial, 99)),
 			ms(res.cpu)/float64(res.satPods), res.webhookCalls/float64(res.satPods), strings.Join(writes, ", "))
 	}
 	abs := func(prefix string, res *result) {
 		b.ReportMetric(res.rate(), prefix+"-sat-pods/s")
-		b.ReportMetric(ms(percentile(res.serial, 50)), prefix+"-serial-p50-ms")
-		b.ReportMetric(ms(percentile(res.serial, 99)), prefix+"-serial-p99-ms")
+		b.ReportMetric(ms(localcluster.Percentile(res.serial, 50)), prefix+"-serial-p50-ms")
+		b.ReportMetric(ms(localcluster.Percentile(res.serial, 99)), prefix+"-serial-p99-ms")
 		b.ReportMetric(ms(res.cpu)/float64(res.satPods), prefix+"-apiserver-cpu-ms/pod")
 		b.ReportMetric(res.webhookCalls/float64(res.satPods), prefix+"-webhook-calls/pod")
 		total := 0.0
@@ -453,8 +451,8 @@ func (r *runner) report() {
 			slices.Sort(ratios)
 			b.ReportMetric(ratios[len(ratios)/2], prefix+"-sat-ratio-median")
 		}
-		b.ReportMetric(ms(percentile(res.serial, 50)-percentile(base.serial, 50)), prefix+"-added-p50-ms")
-		b.ReportMetric(ms(percentile(res.serial, 99)-percentile(base.serial, 99)), prefix+"-added-p99-ms")
+		b.ReportMetric(ms(localcluster.Percentile(res.serial, 50)-localcluster.Percentile(base.serial, 50)), prefix+"-added-p50-ms")
+		b.ReportMetric(ms(localcluster.Percentile(res.serial, 99)-localcluster.Percentile(base.serial, 99)), prefix+"-added-p99-ms")
 		b.ReportMetric(ms(res.cpu)/float64(res.satPods)-ms(base.cpu)/float64(base.satPods), prefix+"-added-apiserver-cpu-ms/pod")
 	}
 	none := r.results[modeNone]
@@ -805,57 +803,4 @@ func scrapeWrites(ctx context.Context, b *testing.B, cs kubernetes.Interface) ma
 		out[key] += v
 	}
 	return out
-}
-
-// podLoad creates pods from tmpl in one namespace.
-type podLoad struct {
-	cs       kubernetes.Interface
-	ns       string
-	governed bool // every pod here is placed, and none elsewhere
-	tmpl     *corev1.Pod
-}
-
-// create makes n pods with the given number of concurrent clients, each creating as fast as it is
-// answered, and returns each creation's latency. It checks that every pod was placed (governed) or
-// none was, so the runs measure what they claim to.
-func (l podLoad) create(ctx context.Context, n, clients int) ([]time.Duration, error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	lats := make([][]time.Duration, clients)
-	errs := make([]error, clients)
-	for w := range clients {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				p := l.tmpl.DeepCopy()
-				p.Namespace = l.ns
-				start := time.Now()
-				got, err := l.cs.CoreV1().Pods(l.ns).Create(ctx, p, metav1.CreateOptions{})
-				lats[w] = append(lats[w], time.Since(start))
-				if err != nil {
-					errs[w] = fmt.Errorf("creating a pod in %s: %w", l.ns, err)
-					return
-				}
-				if placed := got.Annotations[v1alpha1.StoresAnnotation] != ""; placed != l.governed {
-					errs[w] = fmt.Errorf("pod %s/%s: placed = %v, unexpected in this namespace", l.ns, got.Name, placed)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return slices.Concat(lats...), nil
-}
-
-// percentile returns the p-th percentile (nearest rank) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(0, min(rank, len(s)-1))]
 }

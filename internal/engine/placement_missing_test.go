@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -85,23 +86,64 @@ func TestPlacementConflictPending(t *testing.T) {
 		{"no placement of its own", PodFacts{Affinity: placed()}, false},
 		{"bound: judged by its node instead", PodFacts{NodeName: "n", NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}, Affinity: placed()}, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.facts.Labels = map[string]string{"app": "db"}
-			v, err := DecidePod(pol, &tc.facts, &Context{Stage: Running, Matchers: matchers})
+		// The same decision at admission (the pod being created, already placed) and in the audit.
+		for stage, says := range map[Stage]string{Running: "so it stays Pending", Admission: "so it would stay Pending forever"} {
+			t.Run(fmt.Sprintf("%s at stage %d", tc.name, stage), func(t *testing.T) {
+				tc.facts.Labels = map[string]string{"app": "db"}
+				v, err := DecidePod(pol, &tc.facts, &Context{Stage: stage, Matchers: matchers})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := false
+				for _, f := range v.Denied {
+					if f.Reason == PlacementConflict {
+						got = true
+						if !strings.Contains(f.Message, says) || !strings.Contains(f.Message, "(region us-") {
+							t.Errorf("message does not say where the pod asks to run and that it never runs: %s", f.Message)
+						}
+					}
+				}
+				if got != tc.want {
+					t.Errorf("PlacementConflict denied %v, want %v: %+v", got, tc.want, v.Findings())
+				}
+			})
+		}
+	}
+}
+
+// TestPlacementConflictByMode: at admission a conflict with an Enforce store is denied, with a
+// Warn store only warned about, and with an Audit store not judged (admission does not place for it).
+func TestPlacementConflictByMode(t *testing.T) {
+	jurisdictions := map[string]*v1alpha1.JurisdictionSpec{"eu": {Countries: []v1alpha1.CountryCode{"DE", "FR", "IE"}}}
+	matchers, err := NewJurisdictionMatchers(jurisdictions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []v1alpha1.EnforcementMode{v1alpha1.Enforce, v1alpha1.Warn, v1alpha1.Audit} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db"}}
+			s.Spec.Enforcement = mode
+			s.Spec.WorkloadSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
+			s.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"eu"}
+			pol := &Policies{Stores: []*v1alpha1.PersonalDataStore{s}, Jurisdictions: jurisdictions}
+			facts := PodFacts{Labels: map[string]string{"app": "db"}, NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}}
+			v, err := DecidePod(pol, &facts, &Context{Stage: Admission, Matchers: matchers})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := false
-			for _, f := range v.Findings() {
-				if f.Reason == PlacementConflict {
-					got = true
-					if !strings.Contains(f.Message, "so it stays Pending") {
-						t.Errorf("message does not say the pod never runs: %s", f.Message)
+			conflicts := func(fs []Finding) int {
+				n := 0
+				for _, f := range fs {
+					if f.Reason == PlacementConflict {
+						n++
 					}
 				}
+				return n
 			}
-			if got != tc.want {
-				t.Errorf("PlacementConflict %v, want %v: %+v", got, tc.want, v.Findings())
+			denied, warned, reported := conflicts(v.Denied), conflicts(v.Warned), conflicts(v.Reported)
+			want := map[v1alpha1.EnforcementMode][3]int{v1alpha1.Enforce: {1, 0, 0}, v1alpha1.Warn: {0, 1, 0}, v1alpha1.Audit: {0, 0, 0}}[mode]
+			if [3]int{denied, warned, reported} != want {
+				t.Errorf("conflicts denied/warned/reported = %d/%d/%d, want %v", denied, warned, reported, want)
 			}
 		})
 	}
@@ -142,13 +184,15 @@ func TestPlacementConflictNotJudged(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			pol := &Policies{Stores: tc.stores, Jurisdictions: jurisdictions}
 			facts := PodFacts{Labels: map[string]string{"app": "db"}, NodeSelector: map[string]string{corev1.LabelTopologyRegion: "us-east-1"}, Affinity: placedIn(tc.placed)}
-			v, err := DecidePod(pol, &facts, &Context{Stage: Running, Matchers: matchers})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range v.Findings() {
-				if f.Reason == PlacementConflict {
-					t.Errorf("PlacementConflict: %s", f.Message)
+			for _, stage := range []Stage{Running, Admission} {
+				v, err := DecidePod(pol, &facts, &Context{Stage: stage, Matchers: matchers})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range v.Findings() {
+					if f.Reason == PlacementConflict {
+						t.Errorf("stage %d: PlacementConflict: %s", stage, f.Message)
+					}
 				}
 			}
 		})

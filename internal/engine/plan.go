@@ -148,7 +148,9 @@ func MutatePod(p *Policies, pod *PodFacts) Admitted {
 }
 
 // AdmitPod places a pod that has no spec.nodeName (a pinned pod's node needs a Lookup: use
-// DecidePod) and judges the result, as the mutating then the validating webhook do.
+// DecidePod) and judges the result, as the mutating then the validating webhook do. It leaves
+// PlacementConflict out (no Matchers to locate places with), as the compiled policies do: the
+// fail-open placement-conflict webhook judges that, with DecidePod.
 func AdmitPod(p *Policies, pod *PodFacts) Admitted {
 	a := MutatePod(p, pod)
 	if len(a.Denied) > 0 {

@@ -118,20 +118,14 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 						"Fix: label its Namespace %s=true in the same manifests, so that such pods wait for their policies; the operator evicts it so that its controller recreates it placed",
 					placed, v1alpha1.AwaitPoliciesLabel)})
 		default:
-			// Placed and pending: its own nodeSelector and affinity may allow no place the stores
-			// admission placed it for (Enforce and Warn) permit, and then it never runs. Nothing
-			// else says so: the scheduler's message is generic.
-			placedReq, placedTerms, found := permittedPodFindings(p, placingStores(stores))
-			if len(found) > 0 || !locatedByPlaceOnly(c.Matchers, placedReq) {
-				break
-			}
-			for _, f := range placeFindings(p, ownPlacement(spec), c, placedReq, placedTerms) {
-				if f.Reason == PlacementConflict {
-					missing = append(missing, f)
-				}
-			}
+			// Placed and pending: nothing else says why it never runs (the scheduler's message
+			// is generic).
+			missing = append(missing, placementConflicts(p, spec, c, stores)...)
 		}
 		return missing, nil
+	}
+	if c.Stage == Admission && pod.NodeName == "" {
+		out = append(out, placementConflicts(p, spec, c, stores)...)
 	}
 	if c.Stage == Offline {
 		out = append(out, placeFindings(p, spec, c, req, terms)...)
@@ -156,7 +150,10 @@ func placeFindings(p *Policies, spec *corev1.PodSpec, c *Context, req Requiremen
 	var out []Finding
 	if !pp.Open && len(pp.Unknown) == 0 && !slices.ContainsFunc(pp.Places, func(n *corev1.Node) bool { return NodePermitted(n, terms) }) {
 		what := "with the pod's required node affinity, it only allows %s, none of which is permitted: %s; admission would add the permitted-node affinity and the pods would stay Pending. "
-		if c.Stage == Running {
+		switch c.Stage {
+		case Admission:
+			what = "the pod's own nodeSelector and required node affinity allow only %s, none of which is permitted: %s; with the permitted-node affinity no node could take it, so it would stay Pending forever. "
+		case Running:
 			what = "the pod's own nodeSelector and required node affinity allow only %s, none of which is permitted: %s; with the permitted-node affinity admission added, no node can take it, so it stays Pending (evicting it would not help: its replacement would be the same). "
 		}
 		out = append(out, Finding{Reason: PlacementConflict, Severity: Breach, Field: "spec.nodeSelector", Message: fmt.Sprintf(
@@ -168,6 +165,29 @@ func placeFindings(p *Policies, spec *corev1.PodSpec, c *Context, req Requiremen
 			"it or the pod's required node affinity names %s, which neither the region catalog nor a Jurisdiction locates, so whether it is permitted cannot be told (%s)%s. "+
 				"Fix: use a region the catalog knows, or add it to a Jurisdiction's regions",
 			strings.Join(pp.Unknown, ", "), req, ambiguityHint(pp.Unknown))})
+	}
+	return out
+}
+
+// placementConflicts is the PlacementConflict finding, if any, of a pod that admission placed (or
+// is placing) for the Enforce and Warn stores among stores: its own nodeSelector and required
+// affinity allow no place those stores permit, so it can never run. Only stores whose
+// jurisdictions are all located by place are judged: a jurisdiction defined by a nodeSelector may
+// take nodes anywhere its labels are, which a place named by region cannot tell.
+func placementConflicts(p *Policies, spec *corev1.PodSpec, c *Context, stores []*v1alpha1.PersonalDataStore) []Finding {
+	placing := placingStores(stores)
+	if len(placing) == 0 {
+		return nil
+	}
+	req, terms, found := permittedPodFindings(p, placing)
+	if len(found) > 0 || !locatedByPlaceOnly(c.Matchers, req) {
+		return nil
+	}
+	var out []Finding
+	for _, f := range placeFindings(p, ownPlacement(spec), c, req, terms) {
+		if f.Reason == PlacementConflict {
+			out = append(out, f)
+		}
 	}
 	return out
 }

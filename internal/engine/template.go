@@ -115,6 +115,21 @@ func selectorRequirements(sel map[string]string) []corev1.NodeSelectorRequiremen
 	return out
 }
 
+// LocationKeys are the node label keys, besides the jurisdiction labels, through which a pod's own
+// nodeSelector or required affinity names a place (the keys locationRequirements reads), sorted.
+// The placement-conflict webhook is sent only pods that use one of them.
+func LocationKeys() []string {
+	keys := []string{v1alpha1.CountryLabel}
+	for k := range regionKeys {
+		keys = append(keys, k)
+	}
+	for k := range zoneKeys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // locationRequirements keeps the requirements on location keys, with legacy and CSI topology keys
 // rewritten to the standard ones that stand-in nodes carry. Requirements on other labels (disk
 // type, instance type, ...) say nothing about residency and are dropped.

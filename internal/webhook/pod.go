@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 
 // +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=placement.pods.dataresidency.io,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=3
 // +kubebuilder:webhook:path=/validate--v1-pod,mutating=false,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=residency.pods.dataresidency.io,admissionReviewVersions=v1,timeoutSeconds=3
+// The placement-conflict webhook refuses pods that could never run. It fails open: such a pod is
+// no residency breach (the injected affinity keeps it off every node), so an operator outage must
+// not block it; it is then reported in its store's status (PlacementConflict) instead.
+// config/webhook's patches send it only pods not pinned to a node whose nodeSelector or required
+// affinity names a location (engine.LocationKeys).
+// +kubebuilder:webhook:path=/validate--v1-pod-placement-conflicts,mutating=false,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=unplaceable.pods.dataresidency.io,admissionReviewVersions=v1,timeoutSeconds=2
 
 // +kubebuilder:rbac:groups=dataresidency.io,resources=personaldatastores;residencyexceptions;jurisdictions,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes;persistentvolumes,verbs=get;list;watch
@@ -66,6 +73,9 @@ func (p *PodPlacement) Place(ctx context.Context, namespace, name string, pod *e
 type PodResidency struct {
 	Reader client.Reader
 	Now    func() time.Time
+	// ConflictsOnly keeps only the PlacementConflict findings: the fail-open placement-conflict
+	// webhook, which must not refuse on a rule that the other admission paths own.
+	ConflictsOnly bool
 }
 
 // Validate checks a pod being created, after every mutation.
@@ -78,5 +88,13 @@ func (v *PodResidency) Validate(ctx context.Context, namespace, name string, pod
 	if err != nil {
 		return nil, internalError(err)
 	}
+	if v.ConflictsOnly {
+		verdict.Denied = onlyConflicts(verdict.Denied)
+		verdict.Warned = onlyConflicts(verdict.Warned)
+	}
 	return answer(verdict, "Pod", podResource, name)
+}
+
+func onlyConflicts(findings []engine.Finding) []engine.Finding {
+	return slices.DeleteFunc(findings, func(f engine.Finding) bool { return f.Reason != engine.PlacementConflict })
 }

@@ -29,6 +29,8 @@ func Setup(mgr ctrl.Manager) error {
 	server := mgr.GetWebhookServer()
 	server.Register("/mutate--v1-pod", &podReviewHandler{placement: &PodPlacement{Reader: reader, Now: time.Now}})
 	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now}})
+	server.Register("/validate--v1-pod-placement-conflicts",
+		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
 		WithValidator(&PVCResidency{Reader: reader, Now: time.Now}).
 		Complete(); err != nil {

@@ -172,6 +172,16 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 			expectForbidden(k8sClient.Create(ctx, p), "spec.nodeName", "node us-node", "country US", `store "customer-db" allows [eu]`, "Fix:")
 		})
 
+		It("denies a pod whose own nodeSelector allows only places outside (it could never run), naming them", func() {
+			p := pod("shop", "virginia", map[string]string{"app": "db"})
+			p.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "us-east-1"}
+			expectForbidden(k8sClient.Create(ctx, p), "spec.nodeSelector", "(region us-east-1, country US",
+				"none of which is permitted", `store "customer-db" allows [eu]`, "would stay Pending forever", "Fix:")
+			frankfurt := pod("shop", "frankfurt", map[string]string{"app": "db"})
+			frankfurt.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}
+			Expect(k8sClient.Create(ctx, frankfurt)).To(Succeed())
+		})
+
 		It("admits a pod pinned to a permitted node", func() {
 			p := pod("shop", "pinned-eu", map[string]string{"app": "db"})
 			p.Spec.NodeName = "eu-node"

@@ -62,7 +62,8 @@ var _ = Describe("the chart's copies of config/ (hack/sync-chart.sh, run by make
 		Entry("CRDs", []string{"config/crd/bases/*.yaml"}, "crds"),
 		Entry("RBAC generated from the markers (role.yaml), and leader election",
 			[]string{"config/rbac/role.yaml", "config/rbac/leader_election_role.yaml"}, "files/rbac"),
-		Entry("webhook configurations generated from the markers", []string{"config/webhook/manifests.yaml"}, "files/webhook"),
+		Entry("webhook configurations generated from the markers, and the placement-conflict matchConditions",
+			[]string{"config/webhook/manifests.yaml", "config/webhook/placement_conflicts_patch.yaml"}, "files/webhook"),
 		Entry("default jurisdictions", []string{"config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml"}, "files/jurisdictions"),
 	)
 })
@@ -414,6 +415,11 @@ var _ = Describe("the webhook configurations", func() {
 					Expect(w.MatchConditions).To(ConsistOf(HaveField("Name", "pinned-to-a-node")), "%s: %s", v.name, w.Name)
 				}
 			}
+			conflicts := slices.IndexFunc(in.validating().Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool {
+				return w.Name == "unplaceable.pods.dataresidency.io"
+			})
+			Expect(conflicts).To(BeNumerically(">=", 0), "%s: the placement-conflict webhook is installed", v.name)
+			Expect(in.validating().Webhooks[conflicts].MatchConditions).To(ConsistOf(HaveField("Name", "names-a-location")), v.name)
 			Expect(cmp.Diff(normalizeMutating(generated.mutating().Webhooks), normalizeMutating(in.mutating().Webhooks))).To(BeEmpty(),
 				"%s: mutating webhooks differ from %s (-generated +installed)", v.name, reference)
 			Expect(cmp.Diff(normalizeValidating(generated.validating().Webhooks), normalizeValidating(in.validating().Webhooks))).To(BeEmpty(),
@@ -427,9 +433,15 @@ var _ = Describe("the webhook configurations", func() {
 			}}
 			check := func(name string, failure *admissionregistrationv1.FailurePolicyType, side *admissionregistrationv1.SideEffectClass,
 				timeout *int32, selector *metav1.LabelSelector) {
-				Expect(failure).To(Equal(ptr.To(admissionregistrationv1.Fail)), "%s: %s", v.name, name)
+				// Every webhook fails closed but the placement-conflict one: the pods it refuses
+				// could never run, so an outage of the operator must not block them.
+				failClosed, wantTimeout := admissionregistrationv1.Fail, int32(3)
+				if name == "unplaceable.pods.dataresidency.io" {
+					failClosed, wantTimeout = admissionregistrationv1.Ignore, 2
+				}
+				Expect(failure).To(Equal(ptr.To(failClosed)), "%s: %s", v.name, name)
 				Expect(side).To(Equal(ptr.To(admissionregistrationv1.SideEffectClassNone)), "%s: %s", v.name, name)
-				Expect(timeout).To(Equal(ptr.To[int32](3)), "%s: %s", v.name, name)
+				Expect(timeout).To(Equal(ptr.To(wantTimeout)), "%s: %s", v.name, name)
 				Expect(cmp.Diff(want, selector)).To(BeEmpty(), "%s: %s's namespaceSelector", v.name, name)
 			}
 			Expect(in.mutating().Webhooks).NotTo(BeEmpty())

@@ -113,6 +113,26 @@ var _ = Describe("Denials in policies mode", Ordered, func() {
 		denied(claim("deny-immediate", "deny-pv-virginia"), `spec.volumeName: Forbidden: PersistentVolume "deny-pv-virginia" is stored at (region us-east-1`)
 	})
 
+	It("denies, through the fail-open webhook, a pod whose own nodeSelector allows no permitted place; admits it while the operator is down", func() {
+		virginia := pod(map[string]string{"app": "eu"})
+		virginia.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "us-east-1"}
+		denied(virginia, `the pod's own nodeSelector and required node affinity allow only (region us-east-1, country US`)
+		denied(virginia, "so it would stay Pending forever")
+		inside := pod(map[string]string{"app": "eu"})
+		inside.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}
+		Expect(k8sClient.Create(ctx, inside, client.DryRunAll)).To(Succeed())
+
+		// Such a pod breaches nothing (the compiled policy still places it, so no node takes it):
+		// an operator outage must not turn the check into a blocked namespace.
+		stopManager()
+		DeferCleanup(startManager)
+		created := virginia.DeepCopy()
+		Eventually(func() error { return k8sClient.Create(ctx, created.DeepCopy(), client.DryRunAll) }, 20*time.Second).Should(Succeed())
+		Expect(k8sClient.Create(ctx, created)).To(Succeed())
+		Expect(created.Annotations).To(HaveKeyWithValue(v1alpha1.StoresAnnotation, "eu-only"), "placed by the compiled policy, operator down")
+		Expect(k8sClient.Delete(ctx, created)).To(Succeed())
+	})
+
 	It("admits and places a pod the stores agree on, so the denials are not a broken namespace", func() {
 		ok := pod(map[string]string{"app": "eu"})
 		Eventually(func(g Gomega) {

@@ -309,20 +309,20 @@ var _ = Describe("Placement by the real kube-scheduler on kwok nodes in several 
 			Expect(p.byRegion).To(Equal(map[string]int{"eu-central-1": 10}))
 		})
 
-		It("keeps pods that ask only for a non-permitted region Pending: the scheduler finds no node", func() {
+		It("refuses pods that ask only for a non-permitted region, which no node could take, and says why", func() {
 			Expect(k8sClient.Create(ctx, requireRegions(deployment("sessions-us", 5, map[string]string{"app": "sessions-us"}),
 				"us-east-1"))).To(Succeed())
+			// Without the refusal they would sit Pending with the scheduler's generic "didn't
+			// match Pod's node affinity/selector"; the ReplicaSet's Event says what to fix.
 			Eventually(func(g Gomega) {
-				var pods corev1.PodList
-				g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "sessions-us"})).To(Succeed())
-				g.Expect(pods.Items).To(HaveLen(5))
-				for _, pod := range pods.Items {
-					g.Expect(pod.Spec.NodeName).To(BeEmpty(), "pod %s was bound", pod.Name)
-					g.Expect(pod.Status.Conditions).To(ContainElement(And(
-						HaveField("Type", corev1.PodScheduled), HaveField("Status", corev1.ConditionFalse),
-						HaveField("Reason", corev1.PodReasonUnschedulable))), "pod %s", pod.Name)
-				}
+				var events corev1.EventList
+				g.Expect(k8sClient.List(ctx, &events, client.InNamespace(ns))).To(Succeed())
+				g.Expect(events.Items).To(ContainElement(And(HaveField("Reason", "FailedCreate"),
+					HaveField("Message", And(ContainSubstring("(region us-east-1, country US"), ContainSubstring("would stay Pending forever"))))))
 			}).Should(Succeed())
+			var pods corev1.PodList
+			Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "sessions-us"})).To(Succeed())
+			Expect(pods.Items).To(BeEmpty())
 		})
 	})
 })

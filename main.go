@@ -92,6 +92,10 @@ func main() {
 	flag.Float64Var(&controllerOpts.BrakeShare, "eviction-brake-share", controllerOpts.BrakeShare,
 		"Pause every eviction when more than this share of the governed pods became violations, or of a Jurisdiction's nodes lost its label, within --eviction-brake-window (a wrong Jurisdiction edit, a node label change); a person resumes them. 0 disables the brake.")
 	flag.IntVar(&controllerOpts.BrakeMinPods, "eviction-brake-min-pods", controllerOpts.BrakeMinPods, "The least number of new violations that can engage the eviction brake.")
+	flag.BoolVar(&controllerOpts.Trust.RegistrationTopology, "trust-registration-topology", false,
+		"Believe the topology.kubernetes.io/region label of nodes whose spec.providerID does not say where they are (Azure, DigitalOcean, Hetzner, IBM, on-prem), "+
+			"although their kubelet may set it. Off: such a node is in no jurisdiction until a person labels it "+v1alpha1.ConfirmedRegionLabel+"=<region>. "+
+			"Either way, the region first seen is pinned and a later change makes the node Untrusted until a person confirms it.")
 	flag.IntVar(&controllerOpts.BrakeMinNodes, "eviction-brake-min-nodes", controllerOpts.BrakeMinNodes, "The least number of nodes losing a Jurisdiction's label that can engage the eviction brake.")
 	flag.DurationVar(&controllerOpts.BrakeWindow, "eviction-brake-window", controllerOpts.BrakeWindow, "How recent a violation must be to count towards the eviction brake.")
 	flag.StringVar(&admissionMode, "admission", AdmissionPolicies,

@@ -128,7 +128,7 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 		if c := node.Labels[v1alpha1.CountryLabel]; c != "" {
 			countries[c] = true
 		}
-		if reg := engine.LocateNode(node, false).Region; reg != "" {
+		if reg := engine.LocateNode(node, engine.Trust{}).Region; reg != "" {
 			regions[reg] = true
 		}
 	}
@@ -179,7 +179,9 @@ func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, matcher
 	var out []v1alpha1.UntrustedNode
 	for i := range nodes.Items {
 		node := &nodes.Items[i]
-		loc := engine.LocateNode(node, node.Annotations[v1alpha1.CountrySourceAnnotation] == "")
+		// What the node claims: the operator's own trust option only matters at first sight, which
+		// pins the region into a label every reader sees.
+		loc := engine.LocateNode(node, engine.Trust{})
 		if matcher.Claims(loc, labels.Set(node.Labels)) {
 			out = append(out, v1alpha1.UntrustedNode{Name: node.Name, Reason: loc.Untrusted})
 		}

@@ -67,7 +67,7 @@ func BenchmarkJurisdictionChange5000Nodes(b *testing.B) {
 			defer wg.Done()
 			for i := w; i < nodes; i += 32 {
 				n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%05d", i),
-					Labels: map[string]string{corev1.LabelTopologyRegion: regions[i%len(regions)]}}}
+					Labels: map[string]string{corev1.LabelTopologyRegion: regions[i%len(regions)], v1alpha1.ConfirmedRegionLabel: regions[i%len(regions)]}}}
 				if err := c.Create(ctx, n); err != nil {
 					errs <- err
 					return

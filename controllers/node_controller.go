@@ -38,6 +38,8 @@ type NodeReconciler struct {
 	// its nodes at once pauses evictions. Nil disables it.
 	Brake *Brake
 	Clock clock.PassiveClock
+	// Trust says which location claims are believed without a person vouching for them.
+	Trust engine.Trust
 
 	mu       sync.Mutex
 	problems map[string]string // node name -> location problem, for the gauge
@@ -64,7 +66,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	}
 
-	desired := desiredNodeMetadata(node, matchers)
+	desired := desiredNodeMetadata(node, matchers, r.Trust)
 	previousProblem := node.Annotations[engine.LocationProblemAnnotation]
 	if !maps.Equal(desired.labels, node.Labels) || !maps.Equal(desired.annotations, node.Annotations) {
 		before := engine.LabelledJurisdictions(node.Labels)
@@ -88,7 +90,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	if desired.problem != previousProblem && desired.problem != "" {
 		r.Recorder.Eventf(node, nil, corev1.EventTypeWarning, locationEvents[desired.problem], actionLocate,
-			"node belongs to no jurisdiction and hosts no governed pods: %s", desired.detail)
+			"node belongs to no jurisdiction, so no governed pod may run on it: %s", desired.detail)
 	}
 	r.setProblem(node.Name, desired.problem)
 	return ctrl.Result{}, nil
@@ -122,18 +124,19 @@ type nodeMetadata struct {
 
 // desiredNodeMetadata is the pure part of the node controller: from a node and the jurisdictions,
 // the labels and annotations the node should carry.
-func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher) nodeMetadata {
-	countryByOperator := node.Annotations[v1alpha1.CountrySourceAnnotation] == string(engine.CountryFromCatalog)
-	personSetCountry := node.Labels[v1alpha1.CountryLabel] != "" && !countryByOperator
-	loc := engine.LocateNode(node, personSetCountry)
+func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher, trust engine.Trust) nodeMetadata {
+	loc := engine.LocateNode(node, trust)
+	derivedCountry := loc.CountrySource == engine.CountryFromCatalog
 
 	// Jurisdiction membership is decided on the node's labels as a person or cloud set them,
 	// never on labels the operator itself wrote.
 	own := make(labels.Set, len(node.Labels))
 	for k, v := range node.Labels {
-		if !strings.HasPrefix(k, v1alpha1.JurisdictionLabelPrefix) && (k != v1alpha1.CountryLabel || personSetCountry) {
-			own[k] = v
+		if strings.HasPrefix(k, v1alpha1.JurisdictionLabelPrefix) || k == v1alpha1.CountrySourceLabel ||
+			(k == v1alpha1.CountryLabel && derivedCountry) {
+			continue
 		}
+		own[k] = v
 	}
 	names := engine.JurisdictionsOf(matchers, loc, own)
 
@@ -149,10 +152,15 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 	for _, name := range names {
 		out.labels[v1alpha1.JurisdictionLabel(name)] = v1alpha1.JurisdictionLabelValue
 	}
-	delete(out.annotations, v1alpha1.CountrySourceAnnotation)
-	if !personSetCountry && loc.Trusted() && loc.Country != "" {
+	delete(out.annotations, v1alpha1.LegacyCountrySourceAnnotation)
+	if derivedCountry && loc.Trusted() {
 		out.labels[v1alpha1.CountryLabel] = loc.Country
-		out.annotations[v1alpha1.CountrySourceAnnotation] = string(engine.CountryFromCatalog)
+		out.labels[v1alpha1.CountrySourceLabel] = string(engine.CountryFromCatalog)
+	}
+	// Pinned at first sight: from now on another region makes the node Untrusted until a person
+	// confirms the move (see engine.LocateNode).
+	if loc.Trusted() && loc.Region != "" && node.Labels[v1alpha1.ConfirmedRegionLabel] == "" {
+		out.labels[v1alpha1.ConfirmedRegionLabel] = loc.Region
 	}
 
 	switch {

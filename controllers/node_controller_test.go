@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/catalog"
 )
 
 var euCountries = []v1alpha1.CountryCode{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
@@ -24,8 +25,19 @@ func jurisdiction(name string, spec v1alpha1.JurisdictionSpec) *v1alpha1.Jurisdi
 	return &v1alpha1.Jurisdiction{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 }
 
-// testNode builds a node; region and providerID may be empty; extra labels are added as given.
+// testNode builds a node; region and providerID may be empty; extra labels are added as given. A
+// region that no providerID vouches for is vouched for by a person (the restricted
+// confirmed-region label), as the default trust needs; unvouchedNode builds one without.
 func testNode(name, region, providerID string, extra map[string]string) *corev1.Node {
+	n := unvouchedNode(name, region, providerID, extra)
+	if _, _, _, located := catalog.LocationFromProviderID(providerID); region != "" && !located {
+		n.Labels[v1alpha1.ConfirmedRegionLabel] = region
+	}
+	return n
+}
+
+// unvouchedNode is testNode without a person's word for the region.
+func unvouchedNode(name, region, providerID string, extra map[string]string) *corev1.Node {
 	labels := map[string]string{"kubernetes.io/hostname": name}
 	if region != "" {
 		labels[corev1.LabelTopologyRegion] = region
@@ -83,6 +95,9 @@ var _ = Describe("Node location labels", Ordered, func() {
 		testNode("onprem-zurich", "", "", map[string]string{v1alpha1.CountryLabel: "CH"}),
 		testNode("onprem-selected", "", "", map[string]string{affiliateSiteLabel: "true"}),
 		testNode("liar", "eu-central-1", "aws:///us-east-1b/i-0c3", nil),
+		// Azure's providerID does not say where the node is, and no person vouched for the region
+		// its kubelet-settable label claims: in no jurisdiction by default.
+		unvouchedNode("azure-unvouched", "westeurope", "azure:///subscriptions/1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm9", nil),
 		testNode("nowhere", "mars-north-1", "", nil),
 	}
 	want := map[string]map[string]string{
@@ -100,6 +115,7 @@ var _ = Describe("Node location labels", Ordered, func() {
 		"onprem-zurich":       expect("CH", "affiliate-sites"),
 		"onprem-selected":     expect("", "affiliate-sites"),
 		"liar":                expect(""),
+		"azure-unvouched":     expect(""),
 		"nowhere":             expect(""),
 	}
 
@@ -128,18 +144,35 @@ var _ = Describe("Node location labels", Ordered, func() {
 		}
 	})
 
-	It("never labels a node whose region label contradicts its providerID, and reports it", func() {
+	It("never labels a node whose region label contradicts its providerID, or that nothing vouches for, and reports both", func() {
 		Consistently(residencyLabels("liar"), "1s").Should(BeEmpty())
+		Expect(residencyLabels("azure-unvouched")(Default)).To(BeEmpty())
 		Eventually(func(g Gomega) {
 			jur := &v1alpha1.Jurisdiction{}
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "eu"}, jur)).To(Succeed())
-			g.Expect(jur.Status.UntrustedNodeCount).To(BeEquivalentTo(1))
-			g.Expect(jur.Status.UntrustedNodes).To(HaveLen(1))
-			g.Expect(jur.Status.UntrustedNodes[0].Name).To(Equal("liar"))
-			g.Expect(jur.Status.UntrustedNodes[0].Reason).To(ContainSubstring("us-east-1"))
+			g.Expect(jur.Status.UntrustedNodeCount).To(BeEquivalentTo(2))
+			g.Expect(jur.Status.UntrustedNodes).To(HaveLen(2))
+			g.Expect(jur.Status.UntrustedNodes[0].Name).To(Equal("azure-unvouched"))
+			g.Expect(jur.Status.UntrustedNodes[0].Reason).To(ContainSubstring("kubectl label node azure-unvouched " + v1alpha1.ConfirmedRegionLabel + "=westeurope"))
+			g.Expect(jur.Status.UntrustedNodes[1].Name).To(Equal("liar"))
+			g.Expect(jur.Status.UntrustedNodes[1].Reason).To(ContainSubstring("us-east-1"))
 		}).Should(Succeed())
 		Eventually(nodeEventReasons("liar")).Should(ContainElement("LocationUntrusted"))
+		Eventually(nodeEventReasons("azure-unvouched")).Should(ContainElement("LocationUntrusted"))
 		Eventually(nodeEventReasons("nowhere")).Should(ContainElement("LocationUnknown"))
+	})
+
+	It("pins the region first seen in a restricted label, and the country's source too", func() {
+		Eventually(func(g Gomega) {
+			node := &corev1.Node{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "aws-frankfurt"}, node)).To(Succeed())
+			g.Expect(node.Labels).To(HaveKeyWithValue(v1alpha1.ConfirmedRegionLabel, "eu-central-1"))
+			g.Expect(node.Labels).To(HaveKeyWithValue(v1alpha1.CountrySourceLabel, "catalog"))
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "onprem-zurich"}, node)).To(Succeed())
+			g.Expect(node.Labels).NotTo(HaveKey(v1alpha1.CountrySourceLabel), "a person's country")
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "liar"}, node)).To(Succeed())
+			g.Expect(node.Labels).NotTo(HaveKey(v1alpha1.ConfirmedRegionLabel), "an untrusted region is never pinned")
+		}).Should(Succeed())
 	})
 
 	It("writes Jurisdiction status: node count, countries, regions and conditions", func() {
@@ -167,11 +200,21 @@ var _ = Describe("Node location labels", Ordered, func() {
 		}).Should(Succeed())
 	})
 
-	It("moves the labels when a node's region label changes", func() {
+	It("distrusts a node whose region label changes, naming both regions, until a person confirms the move", func() {
 		node := &corev1.Node{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "tokyo-vm"}, node)).To(Succeed())
 		patch := client.MergeFrom(node.DeepCopy())
 		node.Labels[corev1.LabelTopologyRegion] = "europe-north1"
+		Expect(k8sClient.Patch(ctx, node, patch)).To(Succeed())
+		Eventually(residencyLabels("tokyo-vm")).Should(BeEmpty())
+		Consistently(residencyLabels("tokyo-vm"), "500ms").Should(BeEmpty(), "not moved into the eu")
+		Eventually(eventMessages("Node", "tokyo-vm", "LocationUntrusted")).Should(ContainElement(And(
+			ContainSubstring(`claims region "europe-north1"`), ContainSubstring(`region "ap-northeast-1"`))))
+
+		By("a person confirms the move with the restricted label")
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "tokyo-vm"}, node)).To(Succeed())
+		patch = client.MergeFrom(node.DeepCopy())
+		node.Labels[v1alpha1.ConfirmedRegionLabel] = "europe-north1"
 		Expect(k8sClient.Patch(ctx, node, patch)).To(Succeed())
 		Eventually(residencyLabels("tokyo-vm")).Should(Equal(expect("FI", "eu")))
 	})

@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
 // EventReporter is the name the operator's Events carry as their reporting controller.
@@ -50,6 +52,9 @@ type Options struct {
 	// (--excluded-namespaces: the chart passes webhook.excludedNamespaces, which its webhooks skip
 	// too). Benchmarks use it to serve one namespace through the webhooks alone.
 	ExcludedNamespaces []string
+	// Trust says which node location claims are believed without a person vouching for them
+	// (--trust-registration-topology).
+	Trust engine.Trust
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
@@ -77,7 +82,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		brake = &Brake{Share: opts.BrakeShare, MinPods: opts.BrakeMinPods, MinNodes: opts.BrakeMinNodes, Window: opts.BrakeWindow,
 			Namespace: opts.OperatorNamespace, Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}
 	}
-	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder, Brake: brake, Clock: opts.Clock}).SetupWithManager(mgr); err != nil {
+	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder, Brake: brake, Clock: opts.Clock, Trust: opts.Trust}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up node controller: %w", err)
 	}
 	if err := (&JurisdictionReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {

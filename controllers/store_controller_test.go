@@ -171,7 +171,8 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		node := &corev1.Node{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "audit-par"}, node)).To(Succeed())
 		patch := client.MergeFrom(node.DeepCopy())
-		node.Labels[corev1.LabelTopologyRegion] = "us-west-2"
+		node.Labels[corev1.LabelTopologyRegion] = "us-west-2" // a person moves it, and confirms
+		node.Labels[v1alpha1.ConfirmedRegionLabel] = "us-west-2"
 		Expect(k8sClient.Patch(ctx, node, patch)).To(Succeed())
 		Eventually(func(g Gomega) {
 			st := storeStatus("web")(g)
@@ -572,6 +573,21 @@ func eventReasons(kind, name string) func(g Gomega) []string {
 			}
 		}
 		return reasons
+	}
+}
+
+// eventMessages returns the messages of the Events with reason about an object.
+func eventMessages(kind, name, reason string) func(g Gomega) []string {
+	return func(g Gomega) []string {
+		var list eventsv1.EventList
+		g.Expect(k8sClient.List(ctx, &list)).To(Succeed())
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == kind && e.Regarding.Name == name && e.Reason == reason {
+				out = append(out, e.Note)
+			}
+		}
+		return out
 	}
 }
 

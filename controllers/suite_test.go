@@ -60,6 +60,8 @@ var _ = BeforeSuite(func() {
 	cluster, err = localcluster.Start(ctx, localcluster.Options{
 		CRDDir:           filepath.Join("..", "config", "crd", "bases"),
 		ControlPlaneOnly: true,
+		// As production clusters run it: node_kubelet_test.go acts as kubelets.
+		NodeAuthorization: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	testEnv, cfg = cluster.Env, cluster.Config

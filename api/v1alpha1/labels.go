@@ -13,9 +13,24 @@ const (
 	// region is not in the catalog (on-prem); otherwise the operator writes the catalog's answer.
 	CountryLabel = "dataresidency.node-restriction.kubernetes.io/country"
 
-	// CountrySourceAnnotation is "catalog" on nodes whose country label the operator derived from
-	// the region; a country label without it was set by a person and is kept as it is.
-	CountrySourceAnnotation = "dataresidency.io/country-source"
+	// CountrySourceLabel is "catalog" on nodes whose country label the operator derived from the
+	// region; a country label without it was set by a person and is kept as it is. A restricted
+	// label, not an annotation: a kubelet may annotate its own Node, and could then turn a
+	// person's country into one the operator rewrites from the kubelet's own region label.
+	CountrySourceLabel = "dataresidency.node-restriction.kubernetes.io/country-source"
+
+	// LegacyCountrySourceAnnotation is where releases before the restricted label recorded the
+	// country's source. It is read once, to adopt the operator's own country labels (only where
+	// the country still is the catalog's answer), and then removed; it is never trusted.
+	LegacyCountrySourceAnnotation = "dataresidency.io/country-source"
+
+	// ConfirmedRegionLabel is the region a node was first seen in, written by the operator, or
+	// that a person vouches for. Nodes do not change region: once it is set, a region label or
+	// spec.providerID that names another region makes the node Untrusted, until a person confirms
+	// the move by setting this label to the new region. On providers whose spec.providerID does
+	// not say where the node is (Azure, DigitalOcean, Hetzner, IBM, on-prem), it is how a person
+	// vouches for the region a kubelet-settable topology label claims.
+	ConfirmedRegionLabel = "dataresidency.node-restriction.kubernetes.io/region"
 
 	// JurisdictionLabelValue is the value of every jurisdiction label.
 	JurisdictionLabelValue = "true"

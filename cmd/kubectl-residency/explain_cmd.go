@@ -260,7 +260,9 @@ func explainPod(ctx context.Context, c client.Reader, namespace, name string, no
 	if err := c.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil {
 		return nil, fmt.Errorf("getting node %s: %w", pod.Spec.NodeName, err)
 	}
-	loc := engine.LocateNode(node, node.Annotations[v1alpha1.CountrySourceAnnotation] == "")
+	// The operator's --trust-registration-topology matters only at first sight, which pins the
+	// region into a restricted label: with it, the default trust answers as the operator does.
+	loc := engine.LocateNode(node, engine.Trust{})
 	en := &explainedNode{
 		Name: node.Name, Region: loc.Region, Zone: loc.Zone, Country: loc.Country, CountrySource: string(loc.CountrySource),
 		Provider: string(loc.Provider), Untrusted: loc.Untrusted,

@@ -195,14 +195,18 @@ func run() error {
 	if err := c.Get(ctx, client.ObjectKey{Name: target}, &node); err != nil {
 		return err
 	}
+	// A person moving a node confirms it with the restricted label too; the region label alone
+	// (what a compromised kubelet could write) would make the node Untrusted instead.
 	patch := client.MergeFrom(node.DeepCopy())
 	node.Labels[corev1.LabelTopologyRegion] = relabelTo
 	node.Labels[corev1.LabelTopologyZone] = relabelTo + "-1"
+	node.Labels[v1alpha1.ConfirmedRegionLabel] = relabelTo
 	if err := c.Patch(ctx, &node, patch); err != nil {
 		return err
 	}
 	relabelled := time.Now()
-	fmt.Printf("  kubectl label node %s topology.kubernetes.io/region=%s --overwrite   (it runs %s)\n", target, relabelTo, strings.Join(evicted, ", "))
+	fmt.Printf("  kubectl label node %s topology.kubernetes.io/region=%s %s=%s --overwrite   (it runs %s)\n",
+		target, relabelTo, v1alpha1.ConfirmedRegionLabel, relabelTo, strings.Join(evicted, ", "))
 
 	var announced v1alpha1.Violation
 	if err := waitFor(ctx, "the violation to be announced", func() (bool, error) {
@@ -427,7 +431,8 @@ func pickRelabelTarget(ctx context.Context, c client.Client) (string, []string, 
 			web[p.Spec.NodeName] = append(web[p.Spec.NodeName], p.Name)
 		}
 	}
-	// The Azure node's providerID encodes no region, so relabelling it is trusted; prefer it.
+	// The Azure node's providerID encodes no region, so a person can move it (a region in the
+	// providerID cannot change); prefer it.
 	for _, node := range []string{"azure-westeurope-1", "gce-europe-west1-b", "aws-eu-central-1b", "aws-eu-central-1a"} {
 		if len(web[node]) > 0 && !db[node] {
 			return node, web[node], nil

@@ -46,13 +46,28 @@ type NodeLocation struct {
 // Trusted reports whether the location claim is believed.
 func (l NodeLocation) Trusted() bool { return l.Untrusted == "" }
 
-// LocateNode resolves a node's region, zone and country. The region comes from the topology
-// label (or the legacy beta label), else from the zone, else from spec.providerID. The country
-// comes from the restricted country label when a person set it (countryLabelIsPersonSet), else from
-// the region through the catalog. A region or zone label that contradicts what spec.providerID
-// encodes makes the node untrusted: kubelets may set topology labels on themselves, but the
-// providerID cannot change once set.
-func LocateNode(node *corev1.Node, countryLabelIsPersonSet bool) NodeLocation {
+// Trust says which location claims are believed without a person vouching for them.
+type Trust struct {
+	// RegistrationTopology believes the topology labels of nodes whose spec.providerID does not
+	// say where they are (Azure, DigitalOcean, Hetzner, IBM, on-prem), although their kubelet may
+	// set those labels: for clusters whose kubelets are as trusted as their
+	// cloud-controller-manager. The region first seen is still pinned (ConfirmedRegionLabel).
+	RegistrationTopology bool
+}
+
+// LocateNode resolves a node's region, zone and country, and whether to believe them.
+//
+// The region comes from the topology label (or the legacy beta label), else from the zone, else
+// from spec.providerID, else from the confirmed-region label. A kubelet may set topology labels
+// on its own Node, so a region is believed only when something it cannot write vouches for it:
+// spec.providerID (immutable once set) encodes it, or the restricted confirmed-region label (the
+// region the operator first saw, or a person's word) names it, or trust.RegistrationTopology says
+// so. A region that contradicts either makes the node Untrusted: nodes do not move.
+//
+// The country comes from the restricted country label when a person set it (no
+// CountrySourceLabel=catalog), and the node's region labels are then ignored; else from the
+// believed region through the catalog.
+func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
 	labels := node.Labels
 	loc := NodeLocation{
 		Region: firstNonEmpty(labels[RegionLabel], labels[LegacyRegionLabel]),
@@ -86,26 +101,86 @@ func LocateNode(node *corev1.Node, countryLabelIsPersonSet bool) NodeLocation {
 		}
 	}
 
-	if c := labels[v1alpha1.CountryLabel]; c != "" && countryLabelIsPersonSet {
-		if !catalog.IsISOCountry(c) {
-			loc.Untrusted = fmt.Sprintf("label %s=%q is not an ISO 3166-1 alpha-2 country code", v1alpha1.CountryLabel, c)
+	country := labels[v1alpha1.CountryLabel]
+	personSetCountry := country != "" && labels[v1alpha1.CountrySourceLabel] != string(CountryFromCatalog)
+	if personSetCountry {
+		if !catalog.IsISOCountry(country) {
+			loc.Untrusted = fmt.Sprintf("label %s=%q is not an ISO 3166-1 alpha-2 country code", v1alpha1.CountryLabel, country)
 			return loc
 		}
-		loc.Country, loc.CountrySource = c, CountryFromLabel
-		return loc
-	}
-	if loc.Region != "" {
-		if loc.Provider != "" {
-			if r, ok := catalog.Lookup(loc.Provider, loc.Region); ok {
-				loc.Country, loc.CountrySource = r.Country, CountryFromCatalog
-				return loc
+		// A person's country is the node's location; its region labels, which the kubelet may
+		// have written, take no part (a Jurisdiction listing that region must not claim it),
+		// unless they place it in another country: then one of the two is wrong.
+		if !adoptsLegacyCatalogCountry(node, loc, idHasLocation, trust) {
+			if c, _ := catalogCountry(loc); c != "" && c != country && loc.Untrusted == "" {
+				loc.Untrusted = fmt.Sprintf("region %q is in %s, but a person set the node's country to %s (label %s); remove the region label, or correct the country",
+					loc.Region, c, country, v1alpha1.CountryLabel)
 			}
-		}
-		if c, ok := catalog.CountryOf(loc.Region); ok {
-			loc.Country, loc.CountrySource = c, CountryFromCatalog
+			loc.Region, loc.Zone = "", ""
+			loc.Country, loc.CountrySource = country, CountryFromLabel
+			return loc
 		}
 	}
+
+	confirmed := labels[v1alpha1.ConfirmedRegionLabel]
+	switch {
+	case loc.Untrusted != "":
+	case confirmed != "" && loc.Region != "" && !strings.EqualFold(loc.Region, confirmed):
+		loc.Untrusted = fmt.Sprintf("the node now claims region %q but was first seen in, or confirmed for, region %q (label %s); nodes do not change region. "+
+			"If it really moved, confirm it: kubectl label node %s %s=%s --overwrite",
+			loc.Region, confirmed, v1alpha1.ConfirmedRegionLabel, node.Name, v1alpha1.ConfirmedRegionLabel, loc.Region)
+	case confirmed != "":
+		loc.Region = confirmed
+	case loc.Region != "" && !idHasLocation && !trust.RegistrationTopology:
+		loc.Untrusted = unvouchedRegion(node, loc.Region)
+	}
+	loc.Country, loc.CountrySource = catalogCountry(loc)
 	return loc
+}
+
+// unvouchedRegion says why a region only a kubelet-settable label claims is not believed, and how
+// to vouch for it.
+func unvouchedRegion(node *corev1.Node, region string) string {
+	id := "the node has no spec.providerID"
+	if node.Spec.ProviderID != "" {
+		id = fmt.Sprintf("spec.providerID %q does not say where the node is", node.Spec.ProviderID)
+	}
+	return fmt.Sprintf("region %q comes only from a topology label, which the node's kubelet may set itself, and %s. "+
+		"Vouch for it: kubectl label node %s %s=%s (kubelets cannot set that label), or run the operator with --trust-registration-topology",
+		region, id, node.Name, v1alpha1.ConfirmedRegionLabel, region)
+}
+
+// catalogCountry is the catalog's country for loc's region, in loc's cloud when it is known.
+func catalogCountry(loc NodeLocation) (string, CountrySource) {
+	if loc.Region == "" {
+		return "", ""
+	}
+	if loc.Provider != "" {
+		if r, ok := catalog.Lookup(loc.Provider, loc.Region); ok {
+			return r.Country, CountryFromCatalog
+		}
+	}
+	if c, ok := catalog.CountryOf(loc.Region); ok {
+		return c, CountryFromCatalog
+	}
+	return "", ""
+}
+
+// adoptsLegacyCatalogCountry reports whether a country label without CountrySourceLabel was
+// written by an earlier release of the operator: its legacy annotation says so and the label is
+// still what the catalog says for a region something other than the kubelet vouches for. The
+// annotation alone proves nothing (a kubelet may write it), so a country that differs stays a
+// person's.
+func adoptsLegacyCatalogCountry(node *corev1.Node, loc NodeLocation, idHasLocation bool, trust Trust) bool {
+	if node.Annotations[v1alpha1.LegacyCountrySourceAnnotation] != string(CountryFromCatalog) || loc.Untrusted != "" {
+		return false
+	}
+	confirmed := node.Labels[v1alpha1.ConfirmedRegionLabel]
+	if !idHasLocation && !trust.RegistrationTopology && (confirmed == "" || !strings.EqualFold(confirmed, loc.Region)) {
+		return false
+	}
+	c, _ := catalogCountry(loc)
+	return c != "" && c == node.Labels[v1alpha1.CountryLabel]
 }
 
 func firstNonEmpty(values ...string) string {

@@ -20,42 +20,77 @@ func node(providerID string, kv ...string) *corev1.Node {
 }
 
 func TestLocateNode(t *testing.T) {
+	registration := Trust{RegistrationTopology: true}
+	confirmed := v1alpha1.ConfirmedRegionLabel
+	withAnnotation := func(n *corev1.Node, k, v string) *corev1.Node {
+		n.Annotations = map[string]string{k: v}
+		return n
+	}
+	const azureID = "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-0"
 	tests := []struct {
 		name             string
 		node             *corev1.Node
-		personSet        bool
+		trust            Trust
 		region, country  string
 		source           CountrySource
 		untrustedContain string
 	}{
 		{name: "aws region label and matching providerID", node: node("aws:///eu-central-1a/i-1", RegionLabel, "eu-central-1"),
 			region: "eu-central-1", country: "DE", source: CountryFromCatalog},
-		{name: "legacy beta region label", node: node("", LegacyRegionLabel, "europe-west3"),
-			region: "europe-west3", country: "DE", source: CountryFromCatalog},
-		{name: "region derived from the zone label", node: node("", ZoneLabel, "europe-west1-b"),
-			region: "europe-west1", country: "BE", source: CountryFromCatalog},
 		{name: "region from providerID when no labels", node: node("gce://p/us-central1-a/x"),
 			region: "us-central1", country: "US", source: CountryFromCatalog},
 		{name: "provider disambiguates a shared region name", node: node("alicloud://eu-west-1.i-abc", RegionLabel, "eu-west-1"),
 			region: "eu-west-1", country: "GB", source: CountryFromCatalog},
-		{name: "shared region name without provider stays unknown", node: node("", RegionLabel, "eu-west-1"),
-			region: "eu-west-1"},
 		{name: "region label contradicting providerID is untrusted", node: node("aws:///us-east-1a/i-1", RegionLabel, "eu-central-1"),
 			region: "eu-central-1", country: "DE", source: CountryFromCatalog, untrustedContain: "contradicts spec.providerID"},
 		{name: "zone label contradicting providerID is untrusted", node: node("aws:///eu-central-1a/i-1", RegionLabel, "eu-central-1", ZoneLabel, "eu-central-1b"),
 			region: "eu-central-1", country: "DE", source: CountryFromCatalog, untrustedContain: "zone label"},
-		{name: "person-set country wins over the catalog", node: node("", RegionLabel, "eu-central-1", v1alpha1.CountryLabel, "CH"), personSet: true,
-			region: "eu-central-1", country: "CH", source: CountryFromLabel},
-		{name: "operator-written country label is recomputed", node: node("", RegionLabel, "us-east-1", v1alpha1.CountryLabel, "DE"),
+
+		// A region only a kubelet-settable label claims is believed only when vouched for.
+		{name: "azure region label alone is not believed", node: node(azureID, RegionLabel, "westeurope"),
+			region: "westeurope", country: "NL", source: CountryFromCatalog, untrustedContain: "kubectl label node n " + confirmed + "=westeurope"},
+		{name: "no providerID, region label alone is not believed", node: node("", RegionLabel, "eu-central-1"),
+			region: "eu-central-1", country: "DE", source: CountryFromCatalog, untrustedContain: "the node has no spec.providerID"},
+		{name: "azure region vouched for by a person", node: node(azureID, RegionLabel, "westeurope", confirmed, "westeurope"),
+			region: "westeurope", country: "NL", source: CountryFromCatalog},
+		{name: "vouched region without a topology label", node: node("", confirmed, "eu-central-1"),
+			region: "eu-central-1", country: "DE", source: CountryFromCatalog},
+		{name: "with --trust-registration-topology: legacy beta region label", node: node("", LegacyRegionLabel, "europe-west3"), trust: registration,
+			region: "europe-west3", country: "DE", source: CountryFromCatalog},
+		{name: "with --trust-registration-topology: region from the zone label", node: node("", ZoneLabel, "europe-west1-b"), trust: registration,
+			region: "europe-west1", country: "BE", source: CountryFromCatalog},
+		{name: "shared region name without provider stays unknown", node: node("", RegionLabel, "eu-west-1"), trust: registration,
+			region: "eu-west-1"},
+		{name: "unknown region", node: node("", RegionLabel, "mars-north-1"), trust: registration, region: "mars-north-1"},
+
+		// Pinned at first sight: a region that changes afterwards is a lie until confirmed.
+		{name: "region label moved away from the confirmed region", node: node(azureID, RegionLabel, "eastus", confirmed, "westeurope"),
+			region: "eastus", country: "US", source: CountryFromCatalog, untrustedContain: `was first seen in, or confirmed for, region "westeurope"`},
+		{name: "moved even with --trust-registration-topology", node: node("", RegionLabel, "eastus", confirmed, "westeurope"), trust: registration,
+			region: "eastus", country: "US", source: CountryFromCatalog, untrustedContain: "kubectl label node n " + confirmed + "=eastus --overwrite"},
+		{name: "providerID of another region than the confirmed one (node re-created elsewhere)", node: node("aws:///us-east-1a/i-2", confirmed, "eu-central-1"),
+			region: "us-east-1", country: "US", source: CountryFromCatalog, untrustedContain: "nodes do not change region"},
+		{name: "region label removed: the confirmed region stands", node: node(azureID, confirmed, "westeurope"),
+			region: "westeurope", country: "NL", source: CountryFromCatalog},
+
+		// Countries.
+		{name: "person-set country wins, region labels take no part", node: node("", RegionLabel, "zurich-dc1", v1alpha1.CountryLabel, "CH"),
+			country: "CH", source: CountryFromLabel},
+		{name: "a region label in another country than a person's contradicts it", node: node("", RegionLabel, "westeurope", v1alpha1.CountryLabel, "CH"),
+			country: "CH", source: CountryFromLabel, untrustedContain: `region "westeurope" is in NL, but a person set the node's country to CH`},
+		{name: "operator-written country label is recomputed", node: node("aws:///us-east-1a/i-1", v1alpha1.CountryLabel, "DE", v1alpha1.CountrySourceLabel, "catalog"),
 			region: "us-east-1", country: "US", source: CountryFromCatalog},
-		{name: "person-set country that is not ISO is untrusted", node: node("", v1alpha1.CountryLabel, "UK"), personSet: true,
+		{name: "person-set country that is not ISO is untrusted", node: node("", v1alpha1.CountryLabel, "UK"),
 			untrustedContain: "not an ISO 3166-1"},
-		{name: "unknown region", node: node("", RegionLabel, "mars-north-1"), region: "mars-north-1"},
+		{name: "legacy annotation of the operator's own country is adopted", node: withAnnotation(node("aws:///eu-central-1a/i-1", v1alpha1.CountryLabel, "DE"),
+			v1alpha1.LegacyCountrySourceAnnotation, "catalog"), region: "eu-central-1", country: "DE", source: CountryFromCatalog},
+		{name: "legacy annotation a kubelet wrote on a person's country is not", node: withAnnotation(node("", v1alpha1.CountryLabel, "CH", RegionLabel, "westeurope"),
+			v1alpha1.LegacyCountrySourceAnnotation, "catalog"), trust: registration, country: "CH", source: CountryFromLabel, untrustedContain: "a person set the node's country to CH"},
 		{name: "nothing at all", node: node("kwok://n")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := LocateNode(tt.node, tt.personSet)
+			got := LocateNode(tt.node, tt.trust)
 			if got.Region != tt.region || got.Country != tt.country || got.CountrySource != tt.source {
 				t.Errorf("LocateNode() = region %q country %q source %q; want %q %q %q", got.Region, got.Country, got.CountrySource, tt.region, tt.country, tt.source)
 			}

@@ -56,6 +56,12 @@ type Options struct {
 	// of the not-ready taint, so pods can be scheduled on it.
 	Nodes []NodeSpec
 
+	// NodeAuthorization starts kube-apiserver as production clusters do for kubelets:
+	// --authorization-mode=Node,RBAC and the NodeRestriction admission plugin, so that a client
+	// with a kubelet's identity (Env.AddUser with system:node:<name> in group system:nodes) may
+	// write only what a real kubelet may.
+	NodeAuthorization bool
+
 	// ControlPlaneOnly starts etcd and kube-apiserver only: no kube-controller-manager,
 	// kube-scheduler or kwok, and Nodes must be empty. For benchmarks of the API path.
 	ControlPlaneOnly bool
@@ -158,6 +164,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 				StartTimeout: time.Minute},
 			Etcd: &envtest.Etcd{Out: c.log.prefixed("etcd"), Err: c.log.prefixed("etcd")},
 		},
+	}
+	if opts.NodeAuthorization {
+		args := env.ControlPlane.APIServer.Configure()
+		args.Set("authorization-mode", "Node,RBAC")
+		args.AppendNoDefaults("enable-admission-plugins", "NodeRestriction")
 	}
 	if opts.CRDDir != "" {
 		env.CRDDirectoryPaths = []string{opts.CRDDir}

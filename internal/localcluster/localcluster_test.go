@@ -70,7 +70,7 @@ func TestMultiRegionNodesAreTrustedAndSpread(t *testing.T) {
 	regions := map[string]bool{}
 	for _, spec := range nodes {
 		n := nodeObject(spec)
-		loc := engine.LocateNode(n, true)
+		loc := engine.LocateNode(n, engine.Trust{}) // the default: every node must be believed without options
 		if !loc.Trusted() {
 			t.Errorf("node %s is untrusted: %s", spec.Name, loc.Untrusted)
 		}

@@ -59,7 +59,9 @@ var nodeCapacity = corev1.ResourceList{
 //	ap-northeast-1 (AWS, JP), asia-south1 (Google Cloud, IN),
 //	zurich-rack-7 (no region; country label CH, affiliate-site label).
 //
-// Their providerIDs agree with their region labels, so the operator trusts all of them.
+// Their providerIDs agree with their region labels, and the Azure node's region (which its
+// providerID does not encode) is vouched for with the restricted confirmed-region label, as a
+// person would, so the operator trusts all of them.
 func MultiRegionNodes() []NodeSpec {
 	aws := func(zone, id string) string { return "aws:///" + zone + "/i-" + id }
 	gce := func(zone, name string) string { return "gce://residency-demo/" + zone + "/" + name }
@@ -67,7 +69,8 @@ func MultiRegionNodes() []NodeSpec {
 		{Name: "aws-eu-central-1a", Region: "eu-central-1", Zone: "eu-central-1a", ProviderID: aws("eu-central-1a", "0e1a000000000001")},
 		{Name: "aws-eu-central-1b", Region: "eu-central-1", Zone: "eu-central-1b", ProviderID: aws("eu-central-1b", "0e1b000000000001")},
 		{Name: "gce-europe-west1-b", Region: "europe-west1", Zone: "europe-west1-b", ProviderID: gce("europe-west1-b", "gce-europe-west1-b")},
-		{Name: "azure-westeurope-1", Region: "westeurope", Zone: "westeurope-1",
+		// Azure's providerID does not say where the node is: a person vouches for its region.
+		{Name: "azure-westeurope-1", Region: "westeurope", Zone: "westeurope-1", Labels: map[string]string{v1alpha1.ConfirmedRegionLabel: "westeurope"},
 			ProviderID: "azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_residency/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-westeurope/virtualMachines/0"},
 		{Name: "aws-us-east-1a", Region: "us-east-1", Zone: "us-east-1a", ProviderID: aws("us-east-1a", "0a1a000000000001")},
 		{Name: "gce-us-central1-a", Region: "us-central1", Zone: "us-central1-a", ProviderID: gce("us-central1-a", "gce-us-central1-a")},

@@ -115,7 +115,7 @@ func benchObjects() []client.Object {
 	for i := range 100 {
 		r := regions[i%len(regions)]
 		objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%03d", i), Labels: map[string]string{
-			corev1.LabelTopologyRegion: r, corev1.LabelHostname: fmt.Sprintf("node-%03d", i)}}})
+			corev1.LabelTopologyRegion: r, v1alpha1.ConfirmedRegionLabel: r, corev1.LabelHostname: fmt.Sprintf("node-%03d", i)}}})
 	}
 	return objs
 }

@@ -87,7 +87,7 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 		}
 		for name, region := range map[string]string{"eu-node": "eu-central-1", "us-node": "us-east-1"} {
 			Expect(k8sClient.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
-				Labels: map[string]string{corev1.LabelTopologyRegion: region, corev1.LabelHostname: name}}})).To(Succeed())
+				Labels: map[string]string{corev1.LabelTopologyRegion: region, v1alpha1.ConfirmedRegionLabel: region, corev1.LabelHostname: name}}})).To(Succeed())
 		}
 		Eventually(func(g Gomega) {
 			for name, j := range map[string]string{"eu-node": "eu", "us-node": "us"} {

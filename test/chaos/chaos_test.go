@@ -601,7 +601,8 @@ func (o *observer) load(done <-chan struct{}) {
 }
 
 // relabel moves one EU node at a time to the US region and back, round robin, until done closes;
-// then it moves every EU node home.
+// then it moves every EU node home. A person does it: the region label and the confirmed region
+// together (the region label alone would make the node Untrusted, in no jurisdiction).
 func (o *observer) relabel(done <-chan struct{}) {
 	setRegion := func(name, region string) bool {
 		for range 100 { // kube-apiserver may be away for a few seconds
@@ -612,6 +613,7 @@ func (o *observer) relabel(done <-chan struct{}) {
 				}
 				patch := client.MergeFrom(node.DeepCopy())
 				node.Labels[corev1.LabelTopologyRegion] = region
+				node.Labels[v1alpha1.ConfirmedRegionLabel] = region
 				if err := k8sClient.Patch(ctx, node, patch); err == nil {
 					return true
 				}

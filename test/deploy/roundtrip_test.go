@@ -41,7 +41,8 @@ var _ = Describe("helm install, the manager as installed, helm upgrade and unins
 	secretKey := client.ObjectKey{Namespace: namespace, Name: fullname + "-webhook-server-cert"}
 	mutatingKey := client.ObjectKey{Name: fullname + "-mutating-webhook-configuration"}
 	validatingKey := client.ObjectKey{Name: fullname + "-validating-webhook-configuration"}
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "frankfurt-1", Labels: map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "frankfurt-1", Labels: map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}},
+		Spec: corev1.NodeSpec{ProviderID: "aws:///eu-central-1a/i-0f1"}}
 
 	AfterAll(func() {
 		_, _ = run(helmBin, "uninstall", release, "--namespace", namespace, "--ignore-not-found")

@@ -28,10 +28,10 @@ import (
 var _ = Describe("The residency story: audit, eviction and failure paths", Ordered, func() {
 	const storyNS = "story"
 	storyNodes := []localcluster.NodeSpec{
-		{Name: "story-eu-a", Region: "story-eu-1"},
-		{Name: "story-eu-b", Region: "story-eu-1"},
-		{Name: "story-us-a", Region: "story-us-1"},
-		{Name: "story-ap-a", Region: "story-ap-1"},
+		vouched("story-eu-a", "story-eu-1"),
+		vouched("story-eu-b", "story-eu-1"),
+		vouched("story-us-a", "story-us-1"),
+		vouched("story-ap-a", "story-ap-1"),
 	}
 	storyJurisdictions := map[string][]string{"story-eu": {"story-eu-1"}, "story-us": {"story-us-1"}, "story-ap": {"story-ap-1"}}
 
@@ -161,11 +161,12 @@ var _ = Describe("The residency story: audit, eviction and failure paths", Order
 			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.CompliantCondition)).To(BeTrue())
 		}).Should(Succeed())
 
-		By("relabelling story-eu-b's region to story-ap-1")
+		By("a person moving story-eu-b to story-ap-1: its region label and the confirmed region")
 		node := &corev1.Node{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "story-eu-b"}, node)).To(Succeed())
 		patch := client.MergeFrom(node.DeepCopy())
 		node.Labels[corev1.LabelTopologyRegion] = "story-ap-1"
+		node.Labels[v1alpha1.ConfirmedRegionLabel] = "story-ap-1"
 		Expect(k8sClient.Patch(ctx, node, patch)).To(Succeed())
 
 		By("announcing the violation in status and in an Event on the pod, with the eviction time")
@@ -301,4 +302,10 @@ func eventReasonsFor(g Gomega, namespace, kind, name string) []string {
 		}
 	}
 	return out
+}
+
+// vouched is a node without a providerID whose region a person vouched for (the restricted
+// confirmed-region label), as the operator's default trust needs.
+func vouched(name, region string) localcluster.NodeSpec {
+	return localcluster.NodeSpec{Name: name, Region: region, Labels: map[string]string{v1alpha1.ConfirmedRegionLabel: region}}
 }

@@ -507,7 +507,8 @@ func runManager(t *testing.T, root, bin string) {
 	})
 
 	// The controllers run: a node in Frankfurt gets the eu jurisdiction and its country.
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "frankfurt-1", Labels: map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "frankfurt-1", Labels: map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}},
+		Spec: corev1.NodeSpec{ProviderID: "aws:///eu-central-1a/i-0f1"}}
 	must(t, c.Create(ctx, node))
 	eventually("the node's jurisdiction label", func() error {
 		n := &corev1.Node{}

@@ -118,7 +118,8 @@ func BenchmarkScale1000Nodes10000Pods200Stores(b *testing.B) {
 	}
 	victim := onNode.Items[0]
 	patch := client.MergeFrom(node.DeepCopy())
-	node.Labels[corev1.LabelTopologyRegion] = "us-west-2"
+	node.Labels[corev1.LabelTopologyRegion] = "us-west-2" // a person moves it, and confirms
+	node.Labels[v1alpha1.ConfirmedRegionLabel] = "us-west-2"
 	relabelled := time.Now()
 	if err := c.Patch(ctx, &node, patch); err != nil {
 		b.Fatal(err)
@@ -167,7 +168,8 @@ func seed(ctx context.Context, b *testing.B, c client.Client) {
 	}
 	parallel(b, nodes, func(i int) error {
 		return c.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i),
-			Labels: map[string]string{corev1.LabelTopologyRegion: regions[i%len(regions)], corev1.LabelHostname: fmt.Sprintf("node-%04d", i)}}})
+			Labels: map[string]string{corev1.LabelTopologyRegion: regions[i%len(regions)], v1alpha1.ConfirmedRegionLabel: regions[i%len(regions)],
+				corev1.LabelHostname: fmt.Sprintf("node-%04d", i)}}})
 	})
 	parallel(b, namespaces, func(i int) error {
 		return c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%02d", i)}})

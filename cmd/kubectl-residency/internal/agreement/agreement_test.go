@@ -120,7 +120,7 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 		}
 		for name, region := range map[string]string{"agree-fra": "eu-central-1", "agree-iad": "us-east-1", "agree-lost": "mars-north-1"} {
 			Expect(k8sClient.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name,
-				Labels: map[string]string{corev1.LabelTopologyRegion: region, corev1.LabelHostname: name}}})).To(Succeed())
+				Labels: map[string]string{corev1.LabelTopologyRegion: region, v1alpha1.ConfirmedRegionLabel: region, corev1.LabelHostname: name}}})).To(Succeed())
 		}
 		store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "customer-db", Namespace: ns},
 			Spec: v1alpha1.PersonalDataStoreSpec{

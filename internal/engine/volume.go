@@ -125,6 +125,39 @@ func VolumePlaces(pv *corev1.PersistentVolume, provider catalog.Provider, matche
 	return places, len(places) > 0
 }
 
+// volumeDisagreement says how a PersistentVolume's topology labels and its node affinity
+// disagree, or "" when they agree or either is absent. A volume is in one place: when its labels
+// name another region or country than the nodes it can be attached to, one of them is wrong, and
+// which cannot be told.
+func volumeDisagreement(pv *corev1.PersistentVolume, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) string {
+	if p := VolumeProvider(pv); p != "" {
+		provider = p
+	}
+	region := firstNonEmpty(pv.Labels[RegionLabel], pv.Labels[LegacyRegionLabel])
+	zone := firstNonEmpty(pv.Labels[ZoneLabel], pv.Labels[LegacyZoneLabel])
+	if (region == "" && zone == "") || pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return ""
+	}
+	labelled, known := providerLocationOf(provider, region, zone)
+	if !known {
+		return ""
+	}
+	for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
+		places, ok := termPlaces(term.MatchExpressions, provider, matchers, nodeByName)
+		if !ok {
+			continue
+		}
+		for _, place := range places {
+			r, c := firstNonEmpty(place.Labels[RegionLabel], place.Labels[LegacyRegionLabel]), place.Labels[v1alpha1.CountryLabel]
+			if (r != "" && labelled.Region != "" && !strings.EqualFold(r, labelled.Region)) || (c != "" && labelled.Country != "" && c != labelled.Country) {
+				return fmt.Sprintf("its topology labels place it in region %s (%s), but its node affinity lets it attach at %s",
+					orUnknown(labelled.Region), orUnknown(labelled.Country), Describe(place))
+			}
+		}
+	}
+	return ""
+}
+
 // termPlaces returns the places one node selector term (or one allowedTopologies term) allows:
 // the values of its first In expression on a hostname, region or zone key.
 func termPlaces(exprs []corev1.NodeSelectorRequirement, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) ([]*corev1.Node, bool) {

@@ -269,6 +269,18 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 		It("admits a claim pre-bound to a volume on a permitted node", func() {
 			Expect(k8sClient.Create(ctx, claim("data-g", "", "pv-on-eu-node"))).To(Succeed())
 		})
+		It("denies an update that labels a claim bound outside into a store; other updates pass", func() {
+			outside := claim("data-i", "", "pv-us")
+			outside.Labels = map[string]string{"app": "other"} // no store governs it yet
+			Expect(k8sClient.Create(ctx, outside)).To(Succeed())
+			outside.Labels["app"] = "db"
+			expectForbidden(k8sClient.Update(ctx, outside), "spec.volumeName", `"pv-us"`, "region us-east-1")
+
+			By("an update that keeps its labels, such as an annotation or a resize, passes: the audit reports the claim")
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(outside), outside)).To(Succeed())
+			outside.Annotations = map[string]string{"example.com/owner": "team-a"}
+			Expect(k8sClient.Update(ctx, outside)).To(Succeed())
+		})
 	})
 
 	Context("Warn and Audit", func() {

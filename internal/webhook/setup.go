@@ -32,7 +32,7 @@ func Setup(mgr ctrl.Manager) error {
 	server.Register("/validate--v1-pod-placement-conflicts",
 		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
-		WithValidator(&PVCResidency{Reader: reader, Now: time.Now}).
+		WithValidator(&PVCResidency{Reader: reader, Now: time.Now, Sources: mgr.GetAPIReader()}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering PersistentVolumeClaim webhook: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -269,6 +270,42 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 		It("admits a claim pre-bound to a volume on a permitted node", func() {
 			Expect(k8sClient.Create(ctx, claim("data-g", "", "pv-on-eu-node"))).To(Succeed())
 		})
+		It("governs a claim cloned or restored from a governed claim like its source, whatever its own labels", func() {
+			copyOf := func(name, class string, source *corev1.TypedLocalObjectReference) *corev1.PersistentVolumeClaim {
+				c := claim(name, class, "")
+				c.Labels = nil
+				c.Spec.DataSource = source
+				return c
+			}
+			clone := &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data-c"} // app=db: customer-db's
+			expectForbidden(k8sClient.Create(ctx, copyOf("clone-us", "immediate-us", clone)), "region us-east-1", `store "customer-db" allows [eu]`)
+			Expect(k8sClient.Create(ctx, copyOf("clone-eu", "immediate-eu", clone))).To(Succeed())
+
+			By("a VolumeSnapshot of the governed claim, once the snapshot API is installed")
+			snapshotSource := &corev1.TypedLocalObjectReference{APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "data-c-snap"}
+			Expect(k8sClient.Create(ctx, copyOf("restore-before-api", "immediate-us", snapshotSource))).To(Succeed(),
+				"without the snapshot API nothing says whose data it is (documented)")
+			crd := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+				"metadata": map[string]any{"name": "volumesnapshots.snapshot.storage.k8s.io",
+					"annotations": map[string]any{"api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/419"}},
+				"spec": map[string]any{"group": "snapshot.storage.k8s.io", "scope": "Namespaced",
+					"names": map[string]any{"plural": "volumesnapshots", "singular": "volumesnapshot", "kind": "VolumeSnapshot", "listKind": "VolumeSnapshotList"},
+					"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+						"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}},
+			}}
+			Expect(k8sClient.Create(ctx, crd)).To(Succeed())
+			snap := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+				"metadata":   map[string]any{"name": "data-c-snap", "namespace": "shop"},
+				"spec":       map[string]any{"source": map[string]any{"persistentVolumeClaimName": "data-c"}},
+			}}
+			Eventually(func() error { return k8sClient.Create(ctx, snap) }).Should(Succeed())
+			Eventually(func() error { return k8sClient.Create(ctx, copyOf("restore-us", "immediate-us", snapshotSource), client.DryRunAll) }).
+				Should(MatchError(ContainSubstring("region us-east-1")))
+			Expect(k8sClient.Create(ctx, copyOf("restore-eu", "immediate-eu", snapshotSource))).To(Succeed())
+		})
+
 		It("denies an update that labels a claim bound outside into a store; other updates pass", func() {
 			outside := claim("data-i", "", "pv-us")
 			outside.Labels = map[string]string{"app": "other"} // no store governs it yet

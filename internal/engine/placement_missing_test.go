@@ -57,9 +57,13 @@ func TestPlacementMissing(t *testing.T) {
 // TestPlacementConflictPending: a placed pending pod whose own nodeSelector or affinity allows only
 // places outside its stores' jurisdictions never runs; the audit says so (not the scheduler's
 // generic message), and a pod whose own placement fits, or is open, is just pending.
-func TestPlacementConflictPending(t *testing.T) {
+// euOnlyStore is the policies of one Enforce store "db" (pods and claims labelled app=db) allowed
+// only in an "eu" Jurisdiction of DE, FR and IE, and the compiled Jurisdictions.
+func euOnlyStore(t *testing.T) (*Policies, []*JurisdictionMatcher) {
+	t.Helper()
 	store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db"}}
-	store.Spec.WorkloadSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
+	sel := metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
+	store.Spec.WorkloadSelector, store.Spec.VolumeSelector = sel, &sel
 	store.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"eu"}
 	pol := &Policies{Stores: []*v1alpha1.PersonalDataStore{store},
 		Jurisdictions: map[string]*v1alpha1.JurisdictionSpec{"eu": {Countries: []v1alpha1.CountryCode{"DE", "FR", "IE"}}}}
@@ -67,6 +71,11 @@ func TestPlacementConflictPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pol, matchers
+}
+
+func TestPlacementConflictPending(t *testing.T) {
+	pol, matchers := euOnlyStore(t)
 	euTerm := corev1.NodeSelectorRequirement{Key: v1alpha1.JurisdictionLabel("eu"), Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}}
 	region := func(r string) corev1.NodeSelectorRequirement {
 		return corev1.NodeSelectorRequirement{Key: corev1.LabelTopologyRegion, Operator: corev1.NodeSelectorOpIn, Values: []string{r}}

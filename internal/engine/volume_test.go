@@ -7,8 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
 
 type volumeLookup map[string]*corev1.PersistentVolume
@@ -21,16 +19,7 @@ func (l volumeLookup) StorageClass(*string) (*storagev1.StorageClass, error) { r
 // the nodes its affinity lets it attach to is in no trusted place (labels are easy to get wrong;
 // the scheduler obeys the affinity), whichever of the two is permitted.
 func TestVolumeLabelsAndAffinityMustAgree(t *testing.T) {
-	store := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "db"}}
-	sel := metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
-	store.Spec.WorkloadSelector, store.Spec.VolumeSelector = sel, &sel
-	store.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"eu"}
-	pol := &Policies{Stores: []*v1alpha1.PersonalDataStore{store},
-		Jurisdictions: map[string]*v1alpha1.JurisdictionSpec{"eu": {Countries: []v1alpha1.CountryCode{"DE", "FR", "IE"}}}}
-	matchers, err := NewJurisdictionMatchers(pol.Jurisdictions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol, matchers := euOnlyStore(t)
 	pv := func(region, affinityZone string) *corev1.PersistentVolume {
 		v := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}
 		v.Spec.CSI = &corev1.CSIPersistentVolumeSource{Driver: "ebs.csi.aws.com", VolumeHandle: "vol-1"}

@@ -297,11 +297,13 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 			Expect(k8sClient.Create(ctx, crd)).To(Succeed())
 			snap := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-				"metadata":   map[string]any{"name": "data-c-snap", "namespace": "shop"},
-				"spec":       map[string]any{"source": map[string]any{"persistentVolumeClaimName": "data-c"}},
+				"metadata": map[string]any{"name": "data-c-snap", "namespace": "shop"},
+				"spec":     map[string]any{"source": map[string]any{"persistentVolumeClaimName": "data-c"}},
 			}}
 			Eventually(func() error { return k8sClient.Create(ctx, snap) }).Should(Succeed())
-			Eventually(func() error { return k8sClient.Create(ctx, copyOf("restore-us", "immediate-us", snapshotSource), client.DryRunAll) }).
+			Eventually(func() error {
+				return k8sClient.Create(ctx, copyOf("restore-us", "immediate-us", snapshotSource), client.DryRunAll)
+			}).
 				Should(MatchError(ContainSubstring("region us-east-1")))
 			Expect(k8sClient.Create(ctx, copyOf("restore-eu", "immediate-eu", snapshotSource))).To(Succeed())
 		})

@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // EventReporter is the name the operator's Events carry as their reporting controller.
@@ -95,7 +96,8 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	evictor.Brake = brake
 	if err := (&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock,
-		Evictor: evictor,
+		Evictor:   evictor,
+		Providers: &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}

@@ -40,7 +40,7 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 	if err != nil {
 		return nil, err
 	}
-	decision := &engine.Context{Stage: engine.Running, Lookup: lookup.Reader(ctx, r.Client), Matchers: matchers}
+	decision := &engine.Context{Stage: engine.Running, Lookup: lookup.Reader(ctx, r.Client), Matchers: matchers, Provider: r.Providers.Get(ctx)}
 
 	podSelector, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
 	if !ok {

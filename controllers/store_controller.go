@@ -22,6 +22,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // Bounds on what a store's status lists; the counts are always complete.
@@ -38,6 +39,8 @@ type StoreReconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	Evictor  *Evictor
+	// Providers says which cloud the cluster runs in, for region names several clouds use.
+	Providers *lookup.ClusterProvider
 }
 
 var _ reconcile.Reconciler = (*StoreReconciler)(nil)

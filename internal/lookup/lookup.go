@@ -5,12 +5,15 @@ package lookup
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/residency-operator/residency-operator/internal/catalog"
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
@@ -69,4 +72,57 @@ func orNil[T any](obj *T, err error) (*T, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// ProviderRefresh is how often the webhooks and the audit read the nodes again to tell which cloud
+// the cluster runs in: a cluster changes clouds rarely, and a read lists every node.
+const ProviderRefresh = 30 * time.Second
+
+// ClusterProvider tells which cloud a cluster's nodes run in, from their spec.providerID: the one
+// provider that every node naming a provider names, else "" (no node names one, or the cluster
+// spans clouds). It locates region names that several clouds use for different countries
+// (eu-west-1 is Ireland at AWS, London at Alibaba) when nothing closer says which cloud is meant.
+// It lists the nodes at most once per Every, however many decisions ask.
+type ClusterProvider struct {
+	Reader client.Reader
+	Every  time.Duration
+
+	mu       sync.Mutex
+	readAt   time.Time
+	provider catalog.Provider
+}
+
+// Get returns the cluster's provider, reading the nodes again when the last read is older than
+// Every. A failed read answers "" (unknown, which keeps shared region names unlocated).
+func (c *ClusterProvider) Get(ctx context.Context) catalog.Provider {
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.readAt.IsZero() && time.Since(c.readAt) < c.Every {
+		return c.provider
+	}
+	var nodes corev1.NodeList
+	if err := c.Reader.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return ""
+	}
+	c.provider, c.readAt = ProviderOfNodes(nodes.Items), time.Now()
+	return c.provider
+}
+
+// ProviderOfNodes is the provider every node naming one in its spec.providerID names, else "".
+func ProviderOfNodes(nodes []corev1.Node) catalog.Provider {
+	var found catalog.Provider
+	for i := range nodes {
+		p, ok := catalog.ProviderFromID(nodes[i].Spec.ProviderID)
+		switch {
+		case !ok:
+		case found == "":
+			found = p
+		case p != found:
+			return ""
+		}
+	}
+	return found
 }

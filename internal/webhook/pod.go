@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // +kubebuilder:webhook:path=/mutate--v1-pod,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=placement.pods.dataresidency.io,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=3
@@ -76,6 +77,8 @@ type PodResidency struct {
 	// ConflictsOnly keeps only the PlacementConflict findings: the fail-open placement-conflict
 	// webhook, which must not refuse on a rule that the other admission paths own.
 	ConflictsOnly bool
+	// Providers says which cloud the cluster runs in (nil: unknown).
+	Providers *lookup.ClusterProvider
 }
 
 // Validate checks a pod being created, after every mutation.
@@ -84,7 +87,7 @@ func (v *PodResidency) Validate(ctx context.Context, namespace, name string, pod
 	if err != nil || !selected {
 		return nil, internalError(err)
 	}
-	verdict, err := engine.DecidePod(pol, pod, admissionContext(ctx, v.Reader, pol))
+	verdict, err := engine.DecidePod(pol, pod, admissionContext(ctx, v.Reader, pol, v.Providers))
 	if err != nil {
 		return nil, internalError(err)
 	}

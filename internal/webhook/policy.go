@@ -59,12 +59,12 @@ func loadPolicies(ctx context.Context, r client.Reader, namespace string, which 
 	return pol, true, nil
 }
 
-// admissionContext returns what an admission decision knows: the cache, and the compiled Jurisdictions
-// when a claim's volume or StorageClass has to be located.
-func admissionContext(ctx context.Context, r client.Reader, pol *engine.Policies) *engine.Context {
+// admissionContext returns what an admission decision knows: the cache, the compiled Jurisdictions
+// to locate places with, and the cloud the cluster runs in (nil providers: unknown).
+func admissionContext(ctx context.Context, r client.Reader, pol *engine.Policies, providers *lookup.ClusterProvider) *engine.Context {
 	// A Jurisdiction whose selector does not compile matches nothing; the schema rejects those.
 	matchers, _ := engine.NewJurisdictionMatchers(pol.Jurisdictions)
-	return &engine.Context{Stage: engine.Admission, Lookup: lookup.Reader(ctx, r), Matchers: matchers}
+	return &engine.Context{Stage: engine.Admission, Lookup: lookup.Reader(ctx, r), Matchers: matchers, Provider: providers.Get(ctx)}
 }
 
 // answer turns a verdict into an admission answer: what the Enforce stores object to is denied;

@@ -17,6 +17,7 @@ import (
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // +kubebuilder:webhook:path=/validate--v1-persistentvolumeclaim,mutating=false,failurePolicy=fail,sideEffects=None,groups="",resources=persistentvolumeclaims,verbs=create;update,versions=v1,name=residency.persistentvolumeclaims.dataresidency.io,admissionReviewVersions=v1,timeoutSeconds=3
@@ -33,6 +34,8 @@ type PVCResidency struct {
 	// Sources reads the claim or VolumeSnapshot a new claim is cloned or restored from, straight
 	// from the API server (nil: Reader): a rare read, not worth a cache of every snapshot.
 	Sources client.Reader
+	// Providers says which cloud the cluster runs in (nil: unknown).
+	Providers *lookup.ClusterProvider
 }
 
 var _ admission.Validator[*corev1.PersistentVolumeClaim] = (*PVCResidency)(nil)
@@ -65,7 +68,7 @@ func (v *PVCResidency) ValidateCreate(ctx context.Context, pvc *corev1.Persisten
 		return nil, nil
 	}
 	facts := engine.ClaimFactsOf(pvc)
-	verdict, err := engine.DecideClaim(pol, &facts, admissionContext(ctx, v.Reader, pol), sourceStores...)
+	verdict, err := engine.DecideClaim(pol, &facts, admissionContext(ctx, v.Reader, pol, v.Providers), sourceStores...)
 	if err != nil {
 		return nil, internalError(err)
 	}

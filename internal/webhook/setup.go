@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
 // admissionDecisions counts what the webhooks decided, by kind and decision (mutated, allowed,
@@ -27,12 +29,13 @@ func Setup(mgr ctrl.Manager) error {
 	// The pod webhooks are plain handlers on the paths the markers declare: they read reviews
 	// themselves (see podreview.go for why).
 	server := mgr.GetWebhookServer()
+	providers := &lookup.ClusterProvider{Reader: reader, Every: lookup.ProviderRefresh}
 	server.Register("/mutate--v1-pod", &podReviewHandler{placement: &PodPlacement{Reader: reader, Now: time.Now}})
-	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now}})
+	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, Providers: providers}})
 	server.Register("/validate--v1-pod-placement-conflicts",
-		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true}})
+		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true, Providers: providers}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
-		WithValidator(&PVCResidency{Reader: reader, Now: time.Now, Sources: mgr.GetAPIReader()}).
+		WithValidator(&PVCResidency{Reader: reader, Now: time.Now, Sources: mgr.GetAPIReader(), Providers: providers}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering PersistentVolumeClaim webhook: %w", err)
 	}

@@ -30,6 +30,8 @@ const (
 	EventAdmissionNotCompiled = "AdmissionNotCompiled"
 	// EventPlacementRefused: a pod held by the placement gate could not be placed on release.
 	EventPlacementRefused = "PlacementRefused"
+	// EventHostPathData: governed pods mount hostPath volumes (more of them than before).
+	EventHostPathData = "HostPathData"
 )
 
 // Event actions: what the operator was doing.

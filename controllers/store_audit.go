@@ -18,6 +18,7 @@ import (
 // auditResult is what one audit of a store found.
 type auditResult struct {
 	governedPods, governedVolumes int
+	hostPathPods                  []string             // governed pods that mount hostPath volumes: name, and why
 	violations                    []v1alpha1.Violation // Since is zero: trackViolations sets it
 	exemptions                    []v1alpha1.Exemption
 	objects                       map[string]client.Object // offending or exempted objects by kind/name
@@ -67,6 +68,9 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 			return nil, err
 		}
 		res.record(v, "Pod", pod)
+		if note := engine.HostPathNote(&pod.Spec); note != "" {
+			res.hostPathPods = append(res.hostPathPods, fmt.Sprintf("pod %s: %s", pod.Name, note))
+		}
 	}
 
 	if volSelector, ok := engine.SelectorFor(store.Spec.VolumeSelector); ok {

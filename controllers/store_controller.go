@@ -181,6 +181,11 @@ func (r *StoreReconciler) auditStore(ctx context.Context, store *v1alpha1.Person
 	}
 	run.status.GovernedPods = int32(a.governedPods)
 	run.status.GovernedVolumes = int32(a.governedVolumes)
+	if len(a.hostPathPods) > int(store.Status.HostPathPods) { // on the way up only: Events fire on transitions
+		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventHostPathData, actionAudit, "%d governed pods mount hostPath volumes; %s",
+			len(a.hostPathPods), strings.Join(a.hostPathPods[:min(len(a.hostPathPods), 3)], "; "))
+	}
+	run.status.HostPathPods = int32(len(a.hostPathPods))
 	run.status.ViolationCount = int32(len(run.violations))
 	run.status.Violations = run.violations[:min(len(run.violations), maxListedViolations)]
 	run.status.UnlistedViolations = unlistedClocks(run.violations)

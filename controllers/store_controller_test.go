@@ -189,6 +189,24 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 		}, "2s").Should(Succeed())
 	})
 
+	It("counts governed pods that mount hostPath volumes, and names them in an Event, without calling them violations", func() {
+		spool := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "spool-fra", Namespace: ns, Labels: map[string]string{"app": "spool"}},
+			Spec: corev1.PodSpec{NodeName: "audit-fra", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
+				Volumes: []corev1.Volume{{Name: "spool", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/spool/app"}}}}}}
+		Expect(k8sClient.Create(ctx, spool)).To(Succeed())
+		placedPod("spool-fra-2", "audit-fra", map[string]string{"app": "spool"})
+		newStore("spool", v1alpha1.Enforce, time.Hour, "spool", "audit-eu")
+		Eventually(func(g Gomega) {
+			st := storeStatus("spool")(g)
+			g.Expect(st.GovernedPods).To(BeEquivalentTo(2))
+			g.Expect(st.HostPathPods).To(BeEquivalentTo(1))
+			g.Expect(st.ViolationCount).To(BeZero())
+			g.Expect(meta.IsStatusConditionTrue(st.Conditions, v1alpha1.CompliantCondition)).To(BeTrue())
+		}).Should(Succeed())
+		Eventually(eventMessages("PersonalDataStore", "spool", "HostPathData")).Should(ContainElement(
+			ContainSubstring("pod spool-fra: it mounts hostPath spool (/var/spool/app)")))
+	})
+
 	It("reports a bound volume in the wrong region, and one of unknown location", func() {
 		pv := func(name, region string) *corev1.PersistentVolume {
 			v := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{

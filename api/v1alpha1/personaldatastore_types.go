@@ -274,6 +274,12 @@ type PersonalDataStoreStatus struct {
 	// +optional
 	GovernedVolumes int32 `json:"governedVolumes"`
 
+	// hostPathPods is the number of governed pods that mount hostPath volumes: no violation, but
+	// what they write there stays on the node when the pod moves or the node leaves the
+	// jurisdiction (a HostPathData Event names them).
+	// +optional
+	HostPathPods int32 `json:"hostPathPods,omitempty"`
+
 	// violationCount is the number of violations, listed or not.
 	// +optional
 	ViolationCount int32 `json:"violationCount"`

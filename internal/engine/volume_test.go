@@ -64,3 +64,16 @@ func TestVolumeLabelsAndAffinityMustAgree(t *testing.T) {
 		})
 	}
 }
+
+func TestHostPathNote(t *testing.T) {
+	spec := &corev1.PodSpec{Volumes: []corev1.Volume{
+		{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "spool", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/spool/app"}}},
+	}}
+	if got := HostPathNote(spec); !strings.Contains(got, "hostPath spool (/var/spool/app)") || !strings.Contains(got, "Fix:") {
+		t.Errorf("HostPathNote = %q", got)
+	}
+	if got := HostPathNote(&corev1.PodSpec{Volumes: spec.Volumes[:1]}); got != "" {
+		t.Errorf("no hostPath: HostPathNote = %q", got)
+	}
+}

@@ -413,3 +413,46 @@ spec:
 		})
 	}
 }
+
+// TestHostPath: a governed pod template that mounts a hostPath volume is a warning (RES019), with
+// the engine's words; an ungoverned one is not.
+func TestHostPath(t *testing.T) {
+	deployment := func(labels string) string {
+		return `
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spool, namespace: shop}
+spec:
+  selector: {matchLabels: ` + labels + `}
+  template:
+    metadata: {labels: ` + labels + `}
+    spec:
+      containers: [{name: app, image: app:1}]
+      volumes: [{name: spool, hostPath: {path: /var/spool/app}}]
+`
+	}
+	for _, tc := range []struct {
+		name, labels string
+		want         int
+	}{
+		{"governed", "{store: db}", 1},
+		{"not governed", "{app: other}", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCheck(t, policies+deployment(tc.labels), Options{Now: testNow})
+			var got []Finding
+			for _, f := range res.Findings {
+				if f.Rule == RuleHostPath.ID {
+					got = append(got, f)
+				}
+			}
+			if len(got) != tc.want {
+				t.Fatalf("RES019 findings = %v, want %d", got, tc.want)
+			}
+			if tc.want > 0 && (!strings.Contains(got[0].Message, "spec.template.spec.volumes: it mounts hostPath spool (/var/spool/app)") || got[0].Severity != Warning) {
+				t.Errorf("finding = %+v", got[0])
+			}
+		})
+	}
+}

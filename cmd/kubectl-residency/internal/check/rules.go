@@ -81,6 +81,9 @@ var (
 	RuleDuplicate = Rule{ID: "RES017", Name: "duplicate-object", Default: Warning,
 		Short: "The same object is defined more than once in the checked manifests; the last one read is the one checked against.",
 		Help:  "Check one rendering of each object (an overlay, not its base as well), or remove the duplicate."}
+	RuleHostPath = Rule{ID: "RES019", Name: "governed-pod-hostpath", Default: Warning,
+		Short: "A governed pod template mounts a hostPath volume: what it writes there stays on the node when the pod moves or the node leaves the jurisdiction.",
+		Help:  "Keep personal data in a PersistentVolumeClaim the store's volumeSelector governs, or make sure the host path holds none."}
 	RuleApplyOrder = Rule{ID: "RES018", Name: "store-applied-with-its-workloads", Default: Warning,
 		Short: "A store is applied together with the workloads it governs, in a namespace not labelled to wait for its policies: GitOps tools apply workloads before custom resources, so their first pods could be scheduled unplaced.",
 		Help:  "Add the Namespace to the same manifests with the label dataresidency.io/await-policies: \"true\", or apply the store first (Argo CD sync-wave, Flux dependsOn)."}
@@ -91,7 +94,7 @@ var Rules = []Rule{
 	RulePlacement, RuleStoresDisagree, RuleUnknownLocation, RuleStorage, RuleJurisdictionNotFound,
 	RuleProcessorNotFound, RuleProcessorJurisdiction, RuleProcessorCategories, RuleExceptionExpired,
 	RuleNodeName, RuleStorageClassNotFound, RuleTooManyTerms, RuleExceptionStore, RuleVolume,
-	RuleInvalidPolicy, RuleSelectorTrust, RuleDuplicate, RuleApplyOrder,
+	RuleInvalidPolicy, RuleSelectorTrust, RuleDuplicate, RuleApplyOrder, RuleHostPath,
 }
 
 // RuleByID returns the rule with id, and false when there is none.

@@ -26,6 +26,9 @@ func (c *checker) checkWorkload(w *manifest.Workload) {
 			}
 		}
 		path := templatePath(obj.Ref.Kind)
+		if note := engine.HostPathNote(&tmpl.Spec); note != "" {
+			c.report(obj, RuleHostPath, Warning, "%s.volumes: %s", path, note)
+		}
 		c.reportVerdict(obj, v, func(f engine.Finding) string {
 			// The engine names fields of a pod; the template's sit deeper in the object.
 			if rest, ok := strings.CutPrefix(f.Field, "metadata."); ok {

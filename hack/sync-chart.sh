@@ -5,7 +5,7 @@
 #   config/rbac/leader_election_role.yaml -> files/rbac/           markers; templates/rbac.yaml reads
 #                                                                  the rules with .Files.Get)
 #   config/webhook/manifests.yaml         -> files/webhook/       (generated webhook configurations,
-#   config/webhook/placement_conflicts_patch.yaml                   and the conflict webhook's matchConditions)
+#   config/webhook/match_conditions_patch.yaml                      and the webhooks' matchConditions)
 #   config/samples/*jurisdiction_*.yaml   -> files/jurisdictions/ (defaultJurisdictions.enabled)
 # `make manifests` runs it after controller-gen; test/deploy fails when a copy differs from its source.
 set -euo pipefail
@@ -24,5 +24,5 @@ sync() {
 
 sync "$chart/crds" "$root"/config/crd/bases/*.yaml
 sync "$chart/files/rbac" "$root/config/rbac/role.yaml" "$root/config/rbac/leader_election_role.yaml"
-sync "$chart/files/webhook" "$root/config/webhook/manifests.yaml" "$root/config/webhook/placement_conflicts_patch.yaml"
+sync "$chart/files/webhook" "$root/config/webhook/manifests.yaml" "$root/config/webhook/match_conditions_patch.yaml"
 sync "$chart/files/jurisdictions" "$root"/config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
@@ -17,7 +19,7 @@ import (
 // affinity uses any key the engine locates by, and no other: a key missing there would let a
 // conflicting pod through unjudged.
 func TestPlacementConflictMatchConditions(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "placement_conflicts_patch.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "webhook", "match_conditions_patch.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,14 +30,25 @@ func TestPlacementConflictMatchConditions(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &ops); err != nil {
 		t.Fatal(err)
 	}
-	if len(ops) != 2 || ops[0].Op != "test" || ops[1].Op != "add" {
-		t.Fatalf("want [test name, add matchConditions], got %+v (the chart reads them in that order)", ops)
+	var expression string
+	for i, op := range ops {
+		if op.Op != "test" {
+			continue
+		}
+		if i+1 == len(ops) || ops[i+1].Op != "add" || !strings.HasSuffix(ops[i+1].Path, "/matchConditions") {
+			t.Fatalf("op %d: a name test not followed by its matchConditions (the chart reads them in pairs)", i)
+		}
+		if op.Value == "unplaceable.pods.dataresidency.io" {
+			conditions, _ := ops[i+1].Value.([]any)
+			if len(conditions) != 1 {
+				t.Fatalf("want one match condition, got %v", ops[i+1].Value)
+			}
+			expression, _ = conditions[0].(map[string]any)["expression"].(string)
+		}
 	}
-	conditions, ok := ops[1].Value.([]any)
-	if !ok || len(conditions) != 1 {
-		t.Fatalf("want one match condition, got %v", ops[1].Value)
+	if expression == "" {
+		t.Fatal("no matchConditions for unplaceable.pods.dataresidency.io")
 	}
-	expression, _ := conditions[0].(map[string]any)["expression"].(string)
 	lists := regexp.MustCompile(`\[('[^\]]*)\]`).FindAllStringSubmatch(expression, -1)
 	if len(lists) != 2 {
 		t.Fatalf("want a key list for the nodeSelector and one for the affinity, got %d in %s", len(lists), expression)
@@ -50,5 +63,10 @@ func TestPlacementConflictMatchConditions(t *testing.T) {
 		if !slices.Equal(keys, want) {
 			t.Errorf("key list %d is %v, the engine locates by %v", i, keys, want)
 		}
+	}
+	// A pod's own nodeSelector on a jurisdiction label is judged too (its affinity's are
+	// admission's own terms, which the engine sets aside).
+	if !strings.Contains(expression, "k.startsWith('"+v1alpha1.JurisdictionLabelPrefix+"')") {
+		t.Errorf("the nodeSelector branch does not send pods selecting a jurisdiction label: %s", expression)
 	}
 }

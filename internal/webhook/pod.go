@@ -74,8 +74,9 @@ func (p *PodPlacement) Place(ctx context.Context, namespace, name string, pod *e
 type PodResidency struct {
 	Reader client.Reader
 	Now    func() time.Time
-	// ConflictsOnly keeps only the PlacementConflict findings: the fail-open placement-conflict
-	// webhook, which must not refuse on a rule that the other admission paths own.
+	// ConflictsOnly keeps only the PlacementConflict findings (the fail-open placement-conflict
+	// webhook, which must not refuse on a rule that the other admission paths own); without it,
+	// they are dropped.
 	ConflictsOnly bool
 	// Providers says which cloud the cluster runs in (nil: unknown).
 	Providers *lookup.ClusterProvider
@@ -91,13 +92,10 @@ func (v *PodResidency) Validate(ctx context.Context, namespace, name string, pod
 	if err != nil {
 		return nil, internalError(err)
 	}
-	if v.ConflictsOnly {
-		verdict.Denied = onlyConflicts(verdict.Denied)
-		verdict.Warned = onlyConflicts(verdict.Warned)
-	}
+	// PlacementConflict is the fail-open webhook's alone, in every mode: this fail-closed one must
+	// not refuse (or warn twice about) a pod that breaches nothing.
+	keep := func(f engine.Finding) bool { return (f.Reason == engine.PlacementConflict) == v.ConflictsOnly }
+	verdict.Denied = slices.DeleteFunc(verdict.Denied, func(f engine.Finding) bool { return !keep(f) })
+	verdict.Warned = slices.DeleteFunc(verdict.Warned, func(f engine.Finding) bool { return !keep(f) })
 	return answer(verdict, "Pod", podResource, name)
-}
-
-func onlyConflicts(findings []engine.Finding) []engine.Finding {
-	return slices.DeleteFunc(findings, func(f engine.Finding) bool { return f.Reason != engine.PlacementConflict })
 }

@@ -62,8 +62,8 @@ var _ = Describe("the chart's copies of config/ (hack/sync-chart.sh, run by make
 		Entry("CRDs", []string{"config/crd/bases/*.yaml"}, "crds"),
 		Entry("RBAC generated from the markers (role.yaml), and leader election",
 			[]string{"config/rbac/role.yaml", "config/rbac/leader_election_role.yaml"}, "files/rbac"),
-		Entry("webhook configurations generated from the markers, and the placement-conflict matchConditions",
-			[]string{"config/webhook/manifests.yaml", "config/webhook/placement_conflicts_patch.yaml"}, "files/webhook"),
+		Entry("webhook configurations generated from the markers, and their matchConditions",
+			[]string{"config/webhook/manifests.yaml", "config/webhook/match_conditions_patch.yaml"}, "files/webhook"),
 		Entry("default jurisdictions", []string{"config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml"}, "files/jurisdictions"),
 	)
 })
@@ -415,11 +415,14 @@ var _ = Describe("the webhook configurations", func() {
 					Expect(w.MatchConditions).To(ConsistOf(HaveField("Name", "pinned-to-a-node")), "%s: %s", v.name, w.Name)
 				}
 			}
-			conflicts := slices.IndexFunc(in.validating().Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool {
-				return w.Name == "unplaceable.pods.dataresidency.io"
-			})
-			Expect(conflicts).To(BeNumerically(">=", 0), "%s: the placement-conflict webhook is installed", v.name)
-			Expect(in.validating().Webhooks[conflicts].MatchConditions).To(ConsistOf(HaveField("Name", "names-a-location")), v.name)
+			for name, condition := range map[string]string{
+				"unplaceable.pods.dataresidency.io":                 "names-a-location",
+				"residency.persistentvolumeclaims.dataresidency.io": "creation-or-governance-change",
+			} {
+				i := slices.IndexFunc(in.validating().Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == name })
+				Expect(i).To(BeNumerically(">=", 0), "%s: webhook %s is installed", v.name, name)
+				Expect(in.validating().Webhooks[i].MatchConditions).To(ConsistOf(HaveField("Name", condition)), "%s: %s", v.name, name)
+			}
 			Expect(cmp.Diff(normalizeMutating(generated.mutating().Webhooks), normalizeMutating(in.mutating().Webhooks))).To(BeEmpty(),
 				"%s: mutating webhooks differ from %s (-generated +installed)", v.name, reference)
 			Expect(cmp.Diff(normalizeValidating(generated.validating().Webhooks), normalizeValidating(in.validating().Webhooks))).To(BeEmpty(),

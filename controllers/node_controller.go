@@ -126,7 +126,9 @@ type nodeMetadata struct {
 // the labels and annotations the node should carry.
 func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher, trust engine.Trust) nodeMetadata {
 	loc := engine.LocateNode(node, trust)
-	derivedCountry := loc.CountrySource == engine.CountryFromCatalog
+	// A country the operator wrote goes whenever it is not derived again (an untrusted or unknown
+	// location), even when LocateNode has no country to derive.
+	derivedCountry := loc.CountrySource == engine.CountryFromCatalog || node.Labels[v1alpha1.CountrySourceLabel] == string(engine.CountryFromCatalog)
 
 	// Jurisdiction membership is decided on the node's labels as a person or cloud set them,
 	// never on labels the operator itself wrote.
@@ -153,9 +155,12 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 		out.labels[v1alpha1.JurisdictionLabel(name)] = v1alpha1.JurisdictionLabelValue
 	}
 	delete(out.annotations, v1alpha1.LegacyCountrySourceAnnotation)
-	if derivedCountry && loc.Trusted() {
+	switch {
+	case loc.CountrySource == engine.CountryFromCatalog && loc.Trusted():
 		out.labels[v1alpha1.CountryLabel] = loc.Country
 		out.labels[v1alpha1.CountrySourceLabel] = string(engine.CountryFromCatalog)
+	case loc.CountrySource == engine.CountryFromLabel:
+		out.labels[v1alpha1.CountrySourceLabel] = engine.CountryFromPerson
 	}
 	// Pinned at first sight: from now on another region makes the node Untrusted until a person
 	// confirms the move (see engine.LocateNode).

@@ -226,6 +226,26 @@ var _ = Describe("A kubelet's writes to its own Node", Ordered, func() {
 		}
 	})
 
+	It("kubelet-azure: a region the catalog does not know keeps it Untrusted, not trusted on its old country", func() {
+		name := "kubelet-azure"
+		node := &corev1.Node{}
+		Expect(kubelets[name].Get(ctx, client.ObjectKey{Name: name}, node)).To(Succeed())
+		patch := client.MergeFrom(node.DeepCopy())
+		node.Labels[corev1.LabelTopologyRegion] = "nowhere-1"
+		Expect(kubelets[name].Patch(ctx, node, patch)).To(Succeed())
+		untrusted := func(g Gomega) {
+			n := &corev1.Node{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, n)).To(Succeed())
+			g.Expect(n.Annotations).To(HaveKeyWithValue(engine.LocationProblemAnnotation, engine.ProblemUntrusted))
+			g.Expect(n.Labels).NotTo(HaveKey(v1alpha1.CountryLabel), "the country the operator derived goes with the trust")
+			g.Expect(engine.LabelledJurisdictions(n.Labels)).To(BeEmpty())
+		}
+		Eventually(untrusted).Should(Succeed())
+		Consistently(untrusted, "2s").Should(Succeed())
+		noneJoined()
+		restore(name)
+	})
+
 	It("kubelet-azure: removing the Untrusted annotation does not hide it", func() {
 		name := "kubelet-azure"
 		asKubelet := func(edit func(n *corev1.Node)) {
@@ -258,6 +278,12 @@ var _ = Describe("A kubelet's writes to its own Node", Ordered, func() {
 		Expect(kubelets[name].Get(ctx, client.ObjectKey{Name: name}, node)).To(Succeed())
 		patch := client.MergeFrom(node.DeepCopy())
 		node.Spec.ProviderID = "aws:///eu-south-1a/i-0k9"
+		node.Labels[corev1.LabelTopologyRegion] = "eu-south-1"
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		// What made a person's country look derived before the restricted source label.
+		node.Annotations[v1alpha1.LegacyCountrySourceAnnotation] = "catalog"
 		Expect(kubelets[name].Patch(ctx, node, patch)).To(Succeed(), "the API server lets a kubelet set an empty providerID")
 		Eventually(func(g Gomega) {
 			n := &corev1.Node{}

@@ -101,28 +101,28 @@ func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
 		}
 	}
 
+	confirmed := labels[v1alpha1.ConfirmedRegionLabel]
 	country := labels[v1alpha1.CountryLabel]
-	personSetCountry := country != "" && labels[v1alpha1.CountrySourceLabel] != string(CountryFromCatalog)
-	if personSetCountry {
+	if country != "" && personSetCountry(node) {
 		if !catalog.IsISOCountry(country) {
 			loc.Untrusted = fmt.Sprintf("label %s=%q is not an ISO 3166-1 alpha-2 country code", v1alpha1.CountryLabel, country)
 			return loc
 		}
-		// A person's country is the node's location; its region labels, which the kubelet may
-		// have written, take no part (a Jurisdiction listing that region must not claim it),
-		// unless they place it in another country: then one of the two is wrong.
-		if !adoptsLegacyCatalogCountry(node, loc, idHasLocation, trust) {
-			if c, _ := catalogCountry(loc); c != "" && c != country && loc.Untrusted == "" {
-				loc.Untrusted = fmt.Sprintf("region %q is in %s, but a person set the node's country to %s (label %s); remove the region label, or correct the country",
-					loc.Region, c, country, v1alpha1.CountryLabel)
-			}
-			loc.Region, loc.Zone = "", ""
-			loc.Country, loc.CountrySource = country, CountryFromLabel
-			return loc
+		// A person's country is the node's location. Its region takes part only where the person
+		// vouched for it too (a Jurisdiction listing the region must not claim the node on a
+		// kubelet's word, nor on a providerID a kubelet may set once on a node that had none), and
+		// contradicts the country when it places the node elsewhere: one of the two is wrong.
+		if c, _ := catalogCountry(loc); c != "" && c != country && loc.Untrusted == "" {
+			loc.Untrusted = fmt.Sprintf("region %q is in %s, but a person set the node's country to %s (label %s); remove the region label, or correct the country",
+				loc.Region, c, country, v1alpha1.CountryLabel)
 		}
+		if loc.Region == "" || !strings.EqualFold(loc.Region, confirmed) {
+			loc.Region, loc.Zone = "", ""
+		}
+		loc.Country, loc.CountrySource = country, CountryFromLabel
+		return loc
 	}
 
-	confirmed := labels[v1alpha1.ConfirmedRegionLabel]
 	switch {
 	case loc.Untrusted != "":
 	case confirmed != "" && loc.Region != "" && !strings.EqualFold(loc.Region, confirmed):
@@ -166,21 +166,25 @@ func catalogCountry(loc NodeLocation) (string, CountrySource) {
 	return "", ""
 }
 
-// adoptsLegacyCatalogCountry reports whether a country label without CountrySourceLabel was
-// written by an earlier release of the operator: its legacy annotation says so and the label is
-// still what the catalog says for a region something other than the kubelet vouches for. The
-// annotation alone proves nothing (a kubelet may write it), so a country that differs stays a
-// person's.
-func adoptsLegacyCatalogCountry(node *corev1.Node, loc NodeLocation, idHasLocation bool, trust Trust) bool {
-	if node.Annotations[v1alpha1.LegacyCountrySourceAnnotation] != string(CountryFromCatalog) || loc.Untrusted != "" {
+// CountryFromPerson is the country-source label's value on a node whose country a person set; the
+// operator writes it (once it has seen the label) so that nothing written later, by a kubelet
+// say, can make that country look derived.
+const CountryFromPerson = "person"
+
+// personSetCountry reports whether a node's country label was set by a person: the restricted
+// country-source label says so (or says nothing, on a node the operator has not labelled yet). The
+// legacy annotation counts only on such a node, the first time the operator sees it after an
+// upgrade: an earlier release wrote it on the countries it derived, which are derived again (from a
+// region something vouches for, or not at all). Afterwards the restricted label answers, and an
+// annotation a kubelet adds changes nothing.
+func personSetCountry(node *corev1.Node) bool {
+	switch node.Labels[v1alpha1.CountrySourceLabel] {
+	case string(CountryFromCatalog):
 		return false
+	case "":
+		return node.Annotations[v1alpha1.LegacyCountrySourceAnnotation] != string(CountryFromCatalog)
 	}
-	confirmed := node.Labels[v1alpha1.ConfirmedRegionLabel]
-	if !idHasLocation && !trust.RegistrationTopology && (confirmed == "" || !strings.EqualFold(confirmed, loc.Region)) {
-		return false
-	}
-	c, _ := catalogCountry(loc)
-	return c != "" && c == node.Labels[v1alpha1.CountryLabel]
+	return true
 }
 
 func firstNonEmpty(values ...string) string {

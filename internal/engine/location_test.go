@@ -84,8 +84,15 @@ func TestLocateNode(t *testing.T) {
 			untrustedContain: "not an ISO 3166-1"},
 		{name: "legacy annotation of the operator's own country is adopted", node: withAnnotation(node("aws:///eu-central-1a/i-1", v1alpha1.CountryLabel, "DE"),
 			v1alpha1.LegacyCountrySourceAnnotation, "catalog"), region: "eu-central-1", country: "DE", source: CountryFromCatalog},
-		{name: "legacy annotation a kubelet wrote on a person's country is not", node: withAnnotation(node("", v1alpha1.CountryLabel, "CH", RegionLabel, "westeurope"),
-			v1alpha1.LegacyCountrySourceAnnotation, "catalog"), trust: registration, country: "CH", source: CountryFromLabel, untrustedContain: "a person set the node's country to CH"},
+		{name: "legacy annotation a kubelet wrote on a person's country (seen by the operator) changes nothing",
+			node: withAnnotation(node("", v1alpha1.CountryLabel, "CH", v1alpha1.CountrySourceLabel, CountryFromPerson, RegionLabel, "westeurope"),
+				v1alpha1.LegacyCountrySourceAnnotation, "catalog"), trust: registration, country: "CH", source: CountryFromLabel, untrustedContain: "a person set the node's country to CH"},
+		{name: "upgrade: a country an earlier release derived from a region nothing vouches for is not kept",
+			node:   withAnnotation(node(azureID, RegionLabel, "westeurope", v1alpha1.CountryLabel, "NL"), v1alpha1.LegacyCountrySourceAnnotation, "catalog"),
+			region: "westeurope", country: "NL", source: CountryFromCatalog, untrustedContain: "Vouch for it"},
+		{name: "a person's country keeps a region something vouches for (Jurisdictions listing regions)",
+			node:   node(azureID, RegionLabel, "westeurope", confirmed, "westeurope", v1alpha1.CountryLabel, "NL"),
+			region: "westeurope", country: "NL", source: CountryFromLabel},
 		{name: "nothing at all", node: node("kwok://n")},
 	}
 	for _, tt := range tests {

@@ -136,7 +136,28 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 	for _, pv := range pol.Volumes {
 		c.volumes[pv.Name] = pv
 	}
+	if c.opts.Provider == "" {
+		c.opts.Provider = providerOfClasses(pol.StorageClasses)
+	}
 	return c
+}
+
+// providerOfClasses is the cloud the checked StorageClasses' provisioners all belong to (those
+// that name one), else "": without --provider, the classes shipped with the workloads say which
+// cloud they run in, and so where a shared region name (eu-west-1) is.
+func providerOfClasses(classes []*storagev1.StorageClass) catalog.Provider {
+	var found catalog.Provider
+	for _, sc := range classes {
+		p, ok := catalog.ProviderOfDriver(sc.Provisioner)
+		switch {
+		case !ok:
+		case found == "":
+			found = p
+		case p != found:
+			return ""
+		}
+	}
+	return found
 }
 
 // groupOf is the API group of an apiVersion: the same object can be written as apps/v1 and

@@ -157,6 +157,12 @@ func TestWorkloads(t *testing.T) {
 		{"ambiguous region at AWS", deployment("web", "{store: db}", "nodeSelector: {topology.kubernetes.io/region: eu-west-1}"), catalog.AWS, nil},
 		{"ambiguous region at Alibaba", deployment("web", "{store: db}", "nodeSelector: {topology.kubernetes.io/region: eu-west-1}"), catalog.Alibaba,
 			[]string{"error RES001 Deployment shop/web"}},
+		{"ambiguous region, the cloud told by the StorageClass shipped with it", deployment("web", "{store: db}", "nodeSelector: {topology.kubernetes.io/region: eu-west-1}") +
+			"---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: gp3}\nprovisioner: ebs.csi.aws.com\nvolumeBindingMode: WaitForFirstConsumer\n", "", nil},
+		{"ambiguous region, StorageClasses of two clouds tell nothing", deployment("web", "{store: db}", "nodeSelector: {topology.kubernetes.io/region: eu-west-1}") +
+			"---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: gp3}\nprovisioner: ebs.csi.aws.com\nvolumeBindingMode: WaitForFirstConsumer\n" +
+			"---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: pd}\nprovisioner: pd.csi.storage.gke.io\nvolumeBindingMode: WaitForFirstConsumer\n", "",
+			[]string{"warning RES003 Deployment shop/web"}},
 		{"stores disagree", deployment("web", "{store: db}", "") + "---\n" + deployment("both", "{store: db, x: y}", "") +
 			"---\napiVersion: dataresidency.io/v1alpha1\nkind: PersonalDataStore\nmetadata: {name: us2, namespace: shop}\nspec: {dataCategories: [Transactions], allowedJurisdictions: [us], workloadSelector: {matchLabels: {x: y}}}\n", "",
 			[]string{"error RES002 Deployment shop/both"}},

@@ -59,6 +59,9 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	active := engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now)
 	cond := metav1.Condition{Type: v1alpha1.ActiveCondition, ObservedGeneration: ex.Generation}
 	switch {
+	case engine.RequiresNothing(&ex.Spec.Selector):
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalidSelector
+		cond.Message = "spec.selector asks nothing of what it exempts (no matchLabels, no In or Exists), so it would exempt every pod and claim without a label: it exempts nothing"
 	case active:
 		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonWithinWindow
 		cond.Message = fmt.Sprintf("%s exempts matching objects from stores %v until %s", ex.Spec.Reason, ex.Spec.Stores, ex.Spec.ExpiresAt.UTC().Format(time.RFC3339))
@@ -89,6 +92,8 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	s.readyReason, s.readyMessage = v1alpha1.ReasonResolved, "the selector and every store it names are in force"
 	if _, ok := engine.SelectorFor(&ex.Spec.Selector); !ok {
 		s.stalled = &blocker{v1alpha1.ReasonInvalidSelector, fmt.Sprintf("spec.selector is empty or does not compile (%s), so the exception exempts nothing; fix the selector", selectorError(&ex.Spec.Selector))}
+	} else if engine.RequiresNothing(&ex.Spec.Selector) {
+		s.stalled = &blocker{v1alpha1.ReasonInvalidSelector, "spec.selector has only NotIn or DoesNotExist expressions, which every unlabelled pod and claim matches, so the exception exempts nothing; select the objects with matchLabels, In or Exists"}
 	} else if missing, err := missingObjects(ctx, r.Client, ex.Namespace, ex.Spec.Stores, func() client.Object { return &v1alpha1.PersonalDataStore{} }); err != nil {
 		return ctrl.Result{}, err
 	} else if len(missing) > 0 {

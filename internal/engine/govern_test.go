@@ -2,6 +2,7 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -26,5 +27,31 @@ func TestPoliciesRemember(t *testing.T) {
 	}
 	if other := PlacePod(pol, map[string]string{"app": "web"}); other.Governed() {
 		t.Errorf("a remembered selector matched a pod it does not select")
+	}
+}
+
+// TestExceptionAskingNothingIsNeverActive: an exception whose selector has only NotIn or
+// DoesNotExist (stored before the schema refused it) would exempt every unlabelled pod: it is
+// never active, for the webhook, the audit and the compiled policies alike.
+func TestExceptionAskingNothingIsNeverActive(t *testing.T) {
+	now := time.Now()
+	spec := func(sel metav1.LabelSelector) *v1alpha1.ResidencyExceptionSpec {
+		return &v1alpha1.ResidencyExceptionSpec{Selector: sel, ExpiresAt: metav1.NewTime(now.Add(time.Hour))}
+	}
+	doesNotExist := metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpDoesNotExist}
+	notIn := metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"a"}}
+	exists := metav1.LabelSelectorRequirement{Key: "job-name", Operator: metav1.LabelSelectorOpExists}
+	for name, tc := range map[string]struct {
+		sel  metav1.LabelSelector
+		want bool
+	}{
+		"DoesNotExist alone":            {metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{doesNotExist}}, false},
+		"NotIn and DoesNotExist":        {metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{notIn, doesNotExist}}, false},
+		"Exists with DoesNotExist":      {metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{exists, doesNotExist}}, true},
+		"matchLabels with DoesNotExist": {metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "export"}, MatchExpressions: []metav1.LabelSelectorRequirement{doesNotExist}}, true},
+	} {
+		if got := ExceptionActive(spec(tc.sel), now.Add(-time.Minute), now); got != tc.want {
+			t.Errorf("%s: active = %v, want %v", name, got, tc.want)
+		}
 	}
 }

@@ -144,9 +144,28 @@ func KubeletSettableSelectorKeys(sel *metav1.LabelSelector) []string {
 // ExceptionActive reports whether a ResidencyException applies at now: from startsAt (or its
 // creation) until, not including, expiresAt.
 func ExceptionActive(spec *v1alpha1.ResidencyExceptionSpec, created, now time.Time) bool {
+	if RequiresNothing(&spec.Selector) {
+		return false // stored before the schema refused it: exempting everything unlabelled is no exception
+	}
 	start := created
 	if spec.StartsAt != nil {
 		start = spec.StartsAt.Time
 	}
 	return !now.Before(start) && now.Before(spec.ExpiresAt.Time)
+}
+
+// RequiresNothing reports whether a selector asks nothing of the objects it matches: no
+// matchLabels, and only NotIn and DoesNotExist expressions, which every object lacking a label
+// matches (every new pod, say). An exception with such a selector is never active, and the schema
+// refuses it.
+func RequiresNothing(sel *metav1.LabelSelector) bool {
+	if len(sel.MatchLabels) > 0 {
+		return false
+	}
+	for _, e := range sel.MatchExpressions {
+		if e.Operator == metav1.LabelSelectorOpIn || e.Operator == metav1.LabelSelectorOpExists {
+			return false
+		}
+	}
+	return true
 }

@@ -43,3 +43,19 @@ func StorageDrivers() map[string]Provider {
 	}
 	return out
 }
+
+// OneProvider returns the provider every non-empty entry of providers names, or "" when none does
+// or they disagree: what a set of nodes or StorageClasses says about the cloud they run in.
+func OneProvider(providers []Provider) Provider {
+	var found Provider
+	for _, p := range providers {
+		switch {
+		case p == "":
+		case found == "":
+			found = p
+		case p != found:
+			return ""
+		}
+	}
+	return found
+}

@@ -113,16 +113,9 @@ func (c *ClusterProvider) Get(ctx context.Context) catalog.Provider {
 
 // ProviderOfNodes is the provider every node naming one in its spec.providerID names, else "".
 func ProviderOfNodes(nodes []corev1.Node) catalog.Provider {
-	var found catalog.Provider
+	providers := make([]catalog.Provider, len(nodes))
 	for i := range nodes {
-		p, ok := catalog.ProviderFromID(nodes[i].Spec.ProviderID)
-		switch {
-		case !ok:
-		case found == "":
-			found = p
-		case p != found:
-			return ""
-		}
+		providers[i], _ = catalog.ProviderFromID(nodes[i].Spec.ProviderID)
 	}
-	return found
+	return catalog.OneProvider(providers)
 }

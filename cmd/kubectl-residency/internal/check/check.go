@@ -146,18 +146,11 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 // that name one), else "": without --provider, the classes shipped with the workloads say which
 // cloud they run in, and so where a shared region name (eu-west-1) is.
 func providerOfClasses(classes []*storagev1.StorageClass) catalog.Provider {
-	var found catalog.Provider
-	for _, sc := range classes {
-		p, ok := catalog.ProviderOfDriver(sc.Provisioner)
-		switch {
-		case !ok:
-		case found == "":
-			found = p
-		case p != found:
-			return ""
-		}
+	providers := make([]catalog.Provider, len(classes))
+	for i, sc := range classes {
+		providers[i], _ = catalog.ProviderOfDriver(sc.Provisioner)
 	}
-	return found
+	return catalog.OneProvider(providers)
 }
 
 // groupOf is the API group of an apiVersion: the same object can be written as apps/v1 and

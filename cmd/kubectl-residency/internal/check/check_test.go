@@ -402,13 +402,7 @@ spec:
 		{"namespace that waits", "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {dataresidency.io/await-policies: \"true\"}}\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := runCheck(t, policies+tc.namespace+workload, Options{Now: testNow})
-			var got []Finding
-			for _, f := range res.Findings {
-				if f.Rule == RuleApplyOrder.ID {
-					got = append(got, f)
-				}
-			}
+			got := findingsOf(runCheck(t, policies+tc.namespace+workload, Options{Now: testNow}), RuleApplyOrder)
 			if len(got) != tc.want {
 				t.Fatalf("RES018 findings = %v, want %d", got, tc.want)
 			}
@@ -446,13 +440,7 @@ spec:
 		{"not governed", "{app: other}", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := runCheck(t, policies+deployment(tc.labels), Options{Now: testNow})
-			var got []Finding
-			for _, f := range res.Findings {
-				if f.Rule == RuleHostPath.ID {
-					got = append(got, f)
-				}
-			}
+			got := findingsOf(runCheck(t, policies+deployment(tc.labels), Options{Now: testNow}), RuleHostPath)
 			if len(got) != tc.want {
 				t.Fatalf("RES019 findings = %v, want %d", got, tc.want)
 			}
@@ -461,4 +449,15 @@ spec:
 			}
 		})
 	}
+}
+
+// findingsOf returns the findings of one rule.
+func findingsOf(res *Result, rule Rule) []Finding {
+	var out []Finding
+	for _, f := range res.Findings {
+		if f.Rule == rule.ID {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -64,9 +64,10 @@ type Trust struct {
 // region the operator first saw, or a person's word) names it, or trust.RegistrationTopology says
 // so. A region that contradicts either makes the node Untrusted: nodes do not move.
 //
-// The country comes from the restricted country label when a person set it (no
-// CountrySourceLabel=catalog), and the node's region labels are then ignored; else from the
-// believed region through the catalog.
+// The country comes from the restricted country label when a person set it (personSetCountry);
+// the node's region then takes part only when the restricted region label names it too, and a
+// region the catalog places in another country makes the node Untrusted. Otherwise the country
+// comes from the believed region through the catalog.
 func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
 	labels := node.Labels
 	loc := NodeLocation{
@@ -150,20 +151,14 @@ func unvouchedRegion(node *corev1.Node, region string) string {
 		region, id, node.Name, v1alpha1.ConfirmedRegionLabel, region)
 }
 
-// catalogCountry is the catalog's country for loc's region, in loc's cloud when it is known.
+// catalogCountry is the catalog's country for loc's region, in loc's cloud when it is known
+// (ProviderLocation, which volumes and offline places use too).
 func catalogCountry(loc NodeLocation) (string, CountrySource) {
 	if loc.Region == "" {
 		return "", ""
 	}
-	if loc.Provider != "" {
-		if r, ok := catalog.Lookup(loc.Provider, loc.Region); ok {
-			return r.Country, CountryFromCatalog
-		}
-	}
-	if c, ok := catalog.CountryOf(loc.Region); ok {
-		return c, CountryFromCatalog
-	}
-	return "", ""
+	l := ProviderLocation(loc.Provider, loc.Region, "")
+	return l.Country, l.CountrySource
 }
 
 // CountryFromPerson is the country-source label's value on a node whose country a person set; the

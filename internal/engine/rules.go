@@ -289,12 +289,12 @@ func volumeFindings(c *Context, name string, req Requirement, terms []corev1.Nod
 			"the claim is pre-bound to PersistentVolume %q, which does not exist, so its location is unknown; %s. Fix: create the volume first, or remove spec.volumeName",
 			name, req)}}, nil
 	}
-	if why := volumeDisagreement(pv, c.Provider, c.Matchers, c.nodeByName); why != "" {
+	places, disagreement, ok := VolumePlaces(pv, c.Provider, c.Matchers, c.nodeByName)
+	if disagreement != "" {
 		return []Finding{{Reason: VolumeLocationUnknown, Severity: Breach, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
 			"PersistentVolume %q is in no trusted place: %s; %s. Fix: correct the volume's labels (node affinity is what the scheduler obeys), or bind the claim to another volume",
-			name, why, req)}}, nil
+			name, disagreement, req)}}, nil
 	}
-	places, ok := VolumePlaces(pv, c.Provider, c.Matchers, c.nodeByName)
 	if !ok {
 		return []Finding{{Reason: VolumeLocationUnknown, Severity: Breach, Field: "spec.volumeName", Subject: name, Message: fmt.Sprintf(
 			"PersistentVolume %q: its location is unknown (no region or zone label, no node affinity on region, zone or hostname); %s. Fix: label the volume with %s",

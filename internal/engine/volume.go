@@ -98,64 +98,39 @@ func VolumeProvider(pv *corev1.PersistentVolume) catalog.Provider {
 // one per value its node affinity allows (a hostname resolves to that node through nodeByName).
 // Region names are located in the cloud the volume's driver belongs to, else in provider (the
 // cloud the cluster is known to run in, or ""). ok is false when the volume's location cannot be
-// told, which callers treat as a violation.
-func VolumePlaces(pv *corev1.PersistentVolume, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) (places []*corev1.Node, ok bool) {
+// told, which callers treat as a violation. disagreement, when not empty, says how the labels
+// contradict the node affinity: a volume is in one place, so one of them is wrong and which cannot
+// be told (ok is false then too).
+func VolumePlaces(pv *corev1.PersistentVolume, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) (places []*corev1.Node, disagreement string, ok bool) {
 	if p := VolumeProvider(pv); p != "" {
 		provider = p
 	}
-	region := firstNonEmpty(pv.Labels[RegionLabel], pv.Labels[LegacyRegionLabel])
-	zone := firstNonEmpty(pv.Labels[ZoneLabel], pv.Labels[LegacyZoneLabel])
-	if region != "" || zone != "" {
-		loc, known := providerLocationOf(provider, region, zone)
-		if !known {
-			return nil, false
+	var affinity []*corev1.Node
+	affinityOK := pv.Spec.NodeAffinity != nil && pv.Spec.NodeAffinity.Required != nil
+	if affinityOK {
+		for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
+			termPlaces, termOK := termPlaces(term.MatchExpressions, provider, matchers, nodeByName)
+			affinityOK = affinityOK && termOK
+			affinity = append(affinity, termPlaces...)
 		}
-		return []*corev1.Node{PlaceOf(loc, matchers)}, true
-	}
-	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
-		return nil, false
-	}
-	for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
-		termPlaces, termOK := termPlaces(term.MatchExpressions, provider, matchers, nodeByName)
-		if !termOK {
-			return nil, false
-		}
-		places = append(places, termPlaces...)
-	}
-	return places, len(places) > 0
-}
-
-// volumeDisagreement says how a PersistentVolume's topology labels and its node affinity
-// disagree, or "" when they agree or either is absent. A volume is in one place: when its labels
-// name another region or country than the nodes it can be attached to, one of them is wrong, and
-// which cannot be told.
-func volumeDisagreement(pv *corev1.PersistentVolume, provider catalog.Provider, matchers []*JurisdictionMatcher, nodeByName func(string) *corev1.Node) string {
-	if p := VolumeProvider(pv); p != "" {
-		provider = p
 	}
 	region := firstNonEmpty(pv.Labels[RegionLabel], pv.Labels[LegacyRegionLabel])
 	zone := firstNonEmpty(pv.Labels[ZoneLabel], pv.Labels[LegacyZoneLabel])
-	if (region == "" && zone == "") || pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
-		return ""
+	if region == "" && zone == "" {
+		return affinity, "", affinityOK && len(affinity) > 0
 	}
 	labelled, known := providerLocationOf(provider, region, zone)
 	if !known {
-		return ""
+		return nil, "", false
 	}
-	for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
-		places, ok := termPlaces(term.MatchExpressions, provider, matchers, nodeByName)
-		if !ok {
-			continue
-		}
-		for _, place := range places {
-			r, c := firstNonEmpty(place.Labels[RegionLabel], place.Labels[LegacyRegionLabel]), place.Labels[v1alpha1.CountryLabel]
-			if (r != "" && labelled.Region != "" && !strings.EqualFold(r, labelled.Region)) || (c != "" && labelled.Country != "" && c != labelled.Country) {
-				return fmt.Sprintf("its topology labels place it in region %s (%s), but its node affinity lets it attach at %s",
-					orUnknown(labelled.Region), orUnknown(labelled.Country), Describe(place))
-			}
+	for _, place := range affinity {
+		r, c := firstNonEmpty(place.Labels[RegionLabel], place.Labels[LegacyRegionLabel]), place.Labels[v1alpha1.CountryLabel]
+		if (r != "" && labelled.Region != "" && !strings.EqualFold(r, labelled.Region)) || (c != "" && labelled.Country != "" && c != labelled.Country) {
+			return nil, fmt.Sprintf("its topology labels place it in region %s (%s), but its node affinity lets it attach at %s",
+				orUnknown(labelled.Region), orUnknown(labelled.Country), Describe(place)), false
 		}
 	}
-	return ""
+	return []*corev1.Node{PlaceOf(labelled, matchers)}, "", true
 }
 
 // termPlaces returns the places one node selector term (or one allowedTopologies term) allows:

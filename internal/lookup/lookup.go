@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,33 +83,52 @@ const ProviderRefresh = 30 * time.Second
 // provider that every node naming a provider names, else "" (no node names one, or the cluster
 // spans clouds). It locates region names that several clouds use for different countries
 // (eu-west-1 is Ireland at AWS, London at Alibaba) when nothing closer says which cloud is meant.
-// It lists the nodes at most once per Every, however many decisions ask.
+// It lists the nodes at most once per Every, however many decisions ask, and on the admission
+// path nobody waits for that list: while one caller reads the nodes again, the others get the
+// answer read before.
 type ClusterProvider struct {
 	Reader client.Reader
 	Every  time.Duration
 
-	mu       sync.Mutex
-	readAt   time.Time
+	last    atomic.Pointer[providerReading]
+	reading sync.Mutex
+}
+
+type providerReading struct {
 	provider catalog.Provider
+	at       time.Time
 }
 
 // Get returns the cluster's provider, reading the nodes again when the last read is older than
-// Every. A failed read answers "" (unknown, which keeps shared region names unlocated).
+// Every. A failed first read answers "" (unknown, which keeps shared region names unlocated).
 func (c *ClusterProvider) Get(ctx context.Context) catalog.Provider {
 	if c == nil {
 		return ""
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.readAt.IsZero() && time.Since(c.readAt) < c.Every {
-		return c.provider
+	last := c.last.Load()
+	if last != nil && time.Since(last.at) < c.Every {
+		return last.provider
+	}
+	if !c.reading.TryLock() {
+		if last != nil {
+			return last.provider // someone is reading the nodes now
+		}
+		c.reading.Lock() // the first read: wait for it rather than answer "unknown"
+	}
+	defer c.reading.Unlock()
+	if again := c.last.Load(); again != last {
+		return again.provider // read meanwhile
 	}
 	var nodes corev1.NodeList
 	if err := c.Reader.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		if last != nil {
+			return last.provider
+		}
 		return ""
 	}
-	c.provider, c.readAt = ProviderOfNodes(nodes.Items), time.Now()
-	return c.provider
+	p := ProviderOfNodes(nodes.Items)
+	c.last.Store(&providerReading{provider: p, at: time.Now()})
+	return p
 }
 
 // ProviderOfNodes is the provider every node naming one in its spec.providerID names, else "".

@@ -122,6 +122,15 @@ var _ = Describe("Denials in policies mode", Ordered, func() {
 		inside.Spec.NodeSelector = map[string]string{corev1.LabelTopologyRegion: "eu-central-1"}
 		Expect(k8sClient.Create(ctx, inside, client.DryRunAll)).To(Succeed())
 
+		// A governed claim, for the outage below: the claim webhook fails closed.
+		Expect(k8sClient.Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "deny-wait"},
+			Provisioner: "ebs.csi.aws.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)})).To(Succeed())
+		DeferCleanup(func() {
+			_ = k8sClient.Delete(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "deny-wait"}})
+		})
+		data := claim("deny-wait", "")
+		Eventually(func() error { return k8sClient.Create(ctx, data) }).Should(Succeed())
+
 		// Such a pod breaches nothing (the compiled policy still places it, so no node takes it):
 		// an operator outage must not turn the check into a blocked namespace.
 		stopManager()
@@ -131,6 +140,20 @@ var _ = Describe("Denials in policies mode", Ordered, func() {
 		Expect(k8sClient.Create(ctx, created)).To(Succeed())
 		Expect(created.Annotations).To(HaveKeyWithValue(v1alpha1.StoresAnnotation, "eu-only"), "placed by the compiled policy, operator down")
 		Expect(k8sClient.Delete(ctx, created)).To(Succeed())
+
+		By("claim updates that cannot change governance (the binder's, a finalizer's) never wait on the operator; one that can is refused")
+		// Retried on conflicts: kube-controller-manager writes the claim too (its finalizer).
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(data), data)).To(Succeed())
+			data.Annotations = map[string]string{"pv.kubernetes.io/bind-completed": "yes"}
+			g.Expect(k8sClient.Update(ctx, data)).To(Succeed())
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(data), data)).To(Succeed())
+			data.Labels["tier"] = "gold"
+			g.Expect(k8sClient.Update(ctx, data)).To(MatchError(ContainSubstring("residency.persistentvolumeclaims.dataresidency.io")),
+				"a relabel could change governance: the fail-closed webhook must be asked")
+		}).Should(Succeed())
 	})
 
 	It("admits and places a pod the stores agree on, so the denials are not a broken namespace", func() {

@@ -37,7 +37,11 @@ var scheme = runtime.NewScheme()
 // The self-managed certificate: cert-controller keeps a CA and serving certificate in a Secret of
 // the operator's namespace and injects the CA into the webhook configurations.
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// It may change only its own two configurations (their default names; the chart writes its own):
+// an operator that can rewrite any webhook configuration can switch off any cluster's admission.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=update;patch,resourceNames=residency-mutating-webhook-configuration
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=update;patch,resourceNames=residency-validating-webhook-configuration
 
 // --metrics-secure authenticates and authorizes scrapers through the API server.
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
@@ -60,6 +64,7 @@ func main() {
 		secretName                      string
 		mutatingName, validatingName    string
 		admissionMode                   string
+		webhookOpts                     = residencywebhook.DefaultOptions()
 	)
 	// Leader election is on by default in a cluster (two replicas must not both evict) and off
 	// when the manager runs outside one, as in `make run` against a local control plane.
@@ -74,6 +79,8 @@ func main() {
 	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", renewDeadline, "How long the leader keeps trying to renew its lease before it stops acting.")
 	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", retryPeriod, "How often the replicas try to acquire or renew the lease.")
 	flag.IntVar(&webhookPort, "webhook-port", 9443, "Port the admission webhook server listens on.")
+	flag.DurationVar(&webhookOpts.MaxExceptionDuration, "max-exception-duration", webhookOpts.MaxExceptionDuration,
+		"The longest window a ResidencyException may have, from its start (or its creation) to its expiry; longer ones are refused at creation and at approval.")
 	flag.StringVar(&certDir, "webhook-cert-dir", "", "Folder with the webhook server's tls.crt and tls.key; empty uses controller-runtime's default.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
 	flag.BoolVar(&webhookHTTP2, "webhook-http2", true, "Serve the webhooks over HTTP/2 as well as HTTP/1.1. The API server then multiplexes its webhook calls over one connection; over HTTP/1.1 it opens a new TLS connection for every concurrent call beyond its idle pool of 25, a handshake on both sides when hundreds of governed pods are created at once.")
@@ -201,7 +208,7 @@ func main() {
 		}
 		go func() {
 			<-certsReady
-			if err := residencywebhook.Setup(mgr); err != nil {
+			if err := residencywebhook.Setup(mgr, webhookOpts); err != nil {
 				setupLog.Error(err, "unable to set up webhooks")
 				os.Exit(1)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -25,8 +26,9 @@ import (
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
-// ExceptionReconciler keeps a ResidencyException's Active condition true to its time window,
-// announces its start and its expiry with Events, and comes back exactly when it changes.
+// ExceptionReconciler keeps a ResidencyException's Active condition true to its approval and its
+// time window, announces its start and its expiry with Events, and comes back exactly when it
+// changes.
 type ExceptionReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
@@ -46,28 +48,45 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := r.Clock.Now()
-	status := *ex.Status.DeepCopy()
+	// The approval is the approvers' to write: leave it out of the status this reconciler patches,
+	// so a stale read can never write back an older decision.
+	observed := *ex.Status.DeepCopy()
+	observed.Approval = nil
+	status := *observed.DeepCopy()
 	status.ObservedGeneration = ex.Generation
 	var s summary
 	defer func() {
 		setSummary(&status.Conditions, ex.Generation, s, retErr)
-		if err := writeStatus(ctx, r.Client, ex, ex.Status, status); err != nil {
+		if err := writeStatus(ctx, r.Client, ex, observed, status); err != nil {
 			retErr = errors.Join(retErr, err)
 		}
 	}()
 
-	active := engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, now)
+	active := engine.ExceptionActive(ex, now)
+	approval := engine.ExceptionApproval(ex)
 	cond := metav1.Condition{Type: v1alpha1.ActiveCondition, ObservedGeneration: ex.Generation}
 	switch {
 	case engine.RequiresNothing(&ex.Spec.Selector):
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalidSelector
 		cond.Message = "spec.selector asks nothing of what it exempts (no matchLabels, no In or Exists), so it would exempt every pod and claim without a label: it exempts nothing"
-	case active:
-		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonWithinWindow
-		cond.Message = fmt.Sprintf("%s exempts matching objects from stores %v until %s", ex.Spec.Reason, ex.Spec.Stores, ex.Spec.ExpiresAt.UTC().Format(time.RFC3339))
 	case !now.Before(ex.Spec.ExpiresAt.Time):
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonExpired
 		cond.Message = fmt.Sprintf("expired at %s; the stores' rules apply again", ex.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+	case approval == v1alpha1.ReasonPendingApproval:
+		cond.Status, cond.Reason = metav1.ConditionFalse, approval
+		cond.Message = fmt.Sprintf("exempts nothing until someone allowed to approve exceptions (the residency-approver role), other than its requester %s, approves it: kubectl residency approve exception/%s -n %s", requesterName(ex), ex.Name, ex.Namespace)
+	case approval == v1alpha1.ReasonApprovalDenied:
+		cond.Status, cond.Reason = metav1.ConditionFalse, approval
+		cond.Message = fmt.Sprintf("denied by %s: exempts nothing", ex.Status.Approval.User)
+		if ex.Status.Approval.Message != "" {
+			cond.Message += " (" + ex.Status.Approval.Message + ")"
+		}
+	case approval == v1alpha1.ReasonApprovalOutdated:
+		cond.Status, cond.Reason = metav1.ConditionFalse, approval
+		cond.Message = fmt.Sprintf("the spec changed (generation %d) after %s decided on generation %d, which voids the decision: it exempts nothing until the new spec is approved", ex.Generation, ex.Status.Approval.User, ex.Status.Approval.Generation)
+	case active:
+		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonWithinWindow
+		cond.Message = fmt.Sprintf("%s, approved by %s, exempts matching objects from stores %v until %s", ex.Spec.Reason, ex.Status.Approval.User, ex.Spec.Stores, ex.Spec.ExpiresAt.UTC().Format(time.RFC3339))
 	default:
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonNotYetActive
 		cond.Message = fmt.Sprintf("starts at %s", ex.Spec.StartsAt.UTC().Format(time.RFC3339))
@@ -107,6 +126,14 @@ func (r *ExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
+// requesterName names who asked for an exception, as its requester field recorded it.
+func requesterName(ex *v1alpha1.ResidencyException) string {
+	if ex.Spec.Requester == nil {
+		return "(not recorded: created before requesters were)"
+	}
+	return ex.Spec.Requester.Username
+}
+
 // countExempted counts the pods and claims the exception's selector matches while it is active.
 func (r *ExceptionReconciler) countExempted(ctx context.Context, ex *v1alpha1.ResidencyException, active bool) (int32, error) {
 	if !active {
@@ -127,12 +154,12 @@ func (r *ExceptionReconciler) countExempted(ctx context.Context, ex *v1alpha1.Re
 	return int32(len(pods.Items) + len(pvcs.Items)), nil
 }
 
-// SetupWithManager watches exceptions' spec changes, and stores coming and going (an exception
-// naming a store that does not exist yet is Stalled until it does).
+// SetupWithManager watches exceptions' spec and approval changes, and stores coming and going (an
+// exception naming a store that does not exist yet is Stalled until it does).
 func (r *ExceptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("residencyexception").
-		For(&v1alpha1.ResidencyException{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.ResidencyException{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, approvalChanged))).
 		Watches(&v1alpha1.PersonalDataStore{}, handler.EnqueueRequestsFromMapFunc(r.exceptionsOfStore),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Complete(r)
@@ -151,3 +178,10 @@ func (r *ExceptionReconciler) exceptionsOfStore(ctx context.Context, obj client.
 	}
 	return out
 }
+
+// approvalChanged passes exception updates whose approval changed.
+var approvalChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, okO := e.ObjectOld.(*v1alpha1.ResidencyException)
+	n, okN := e.ObjectNew.(*v1alpha1.ResidencyException)
+	return !okO || !okN || !equality.Semantic.DeepEqual(o.Status.Approval, n.Status.Approval)
+}}

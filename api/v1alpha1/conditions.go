@@ -100,6 +100,12 @@ const (
 	ReasonWithinWindow = "WithinWindow"
 	// ReasonExpired: an exception's expiresAt has passed.
 	ReasonExpired = "Expired"
+	// ReasonPendingApproval: no one allowed to approve has approved the exception's current spec.
+	ReasonPendingApproval = "PendingApproval"
+	// ReasonApprovalDenied: an approver denied the exception's current spec.
+	ReasonApprovalDenied = "ApprovalDenied"
+	// ReasonApprovalOutdated: the spec changed after the decision on it, which voids the decision.
+	ReasonApprovalOutdated = "ApprovalOutdated"
 	// ReasonNoPermittedCapacity: no Ready, schedulable node is permitted for a violating pod (by
 	// its stores, its own nodeSelector and required affinity, and the taints it tolerates), so its
 	// eviction is held.

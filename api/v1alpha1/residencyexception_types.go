@@ -19,8 +19,20 @@ const (
 	Migration ExceptionReason = "Migration"
 )
 
+// ApprovalDecision is an approver's answer to a ResidencyException.
+// +kubebuilder:validation:Enum=Approved;Denied
+type ApprovalDecision string
+
+const (
+	// Approved: the exception may become Active within its window.
+	Approved ApprovalDecision = "Approved"
+	// Denied: the exception exempts nothing.
+	Denied ApprovalDecision = "Denied"
+)
+
 // ResidencyExceptionSpec declares a time-boxed exemption from a store's residency rules.
 // +kubebuilder:validation:XValidation:rule="!has(self.startsAt) || self.expiresAt > self.startsAt",message="expiresAt must be after startsAt"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.requester) || (has(self.requester) && self.requester == oldSelf.requester)",message="spec.requester is recorded when the exception is created and cannot change; create a new exception instead"
 type ResidencyExceptionSpec struct {
 	// selector selects the pods and PersistentVolumeClaims of this namespace that are exempt. It must
 	// not be empty: an exception for everything is a policy change, not an exception.
@@ -51,11 +63,18 @@ type ResidencyExceptionSpec struct {
 	// +kubebuilder:validation:MaxLength=4096
 	Justification string `json:"justification"`
 
-	// approvedBy names who approved the exception, such as a DPO's email address.
-	// +required
-	// +kubebuilder:validation:MinLength=3
+	// approvedBy is a note for readers: who was asked, such as a DPO's email address. It approves
+	// nothing: only status.approval, written by someone allowed to approve (kubectl residency
+	// approve), lets the exception become Active.
+	// +optional
 	// +kubebuilder:validation:MaxLength=256
-	ApprovedBy string `json:"approvedBy"`
+	ApprovedBy string `json:"approvedBy,omitempty"`
+
+	// requester is who created the exception, as the API server authenticated them. The operator's
+	// admission webhook records it at creation, replacing whatever the request said, and it never
+	// changes. The requester cannot approve their own exception.
+	// +optional
+	Requester *ExceptionRequester `json:"requester,omitempty"`
 
 	// ticket is a reference to the approval record, such as a ticket URL.
 	// +optional
@@ -72,8 +91,60 @@ type ResidencyExceptionSpec struct {
 	ExpiresAt metav1.Time `json:"expiresAt"`
 }
 
+// ExceptionRequester is the authenticated user who created an exception.
+type ExceptionRequester struct {
+	// username is the user's name as the API server authenticated it.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Username string `json:"username"`
+
+	// uid is the user's unique id, when the authenticator gives one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	UID string `json:"uid,omitempty"`
+
+	// groups are the user's groups at creation.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=1024
+	Groups []string `json:"groups,omitempty"`
+}
+
+// ExceptionApproval is the decision on an exception, written through the status subresource by
+// someone allowed to approve (the approve verb on residencyexceptions) who did not request it. The
+// operator's admission webhook fills in user, generation and decidedAt from the request.
+type ExceptionApproval struct {
+	// decision is Approved or Denied.
+	// +required
+	Decision ApprovalDecision `json:"decision"`
+
+	// user is who decided, as the API server authenticated them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	User string `json:"user,omitempty"`
+
+	// generation is the spec generation decided on. Any later change to the spec voids the
+	// decision: the exception is pending approval again.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+
+	// decidedAt is when the decision was made.
+	// +optional
+	DecidedAt *metav1.Time `json:"decidedAt,omitempty"`
+
+	// message is the approver's note, such as the ticket they checked.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
 // ResidencyExceptionStatus is what the operator last observed of an exception.
 type ResidencyExceptionStatus struct {
+	// approval is the decision on the current spec, if any.
+	// +optional
+	Approval *ExceptionApproval `json:"approval,omitempty"`
+
 	// observedGeneration is the generation of the spec this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -82,7 +153,7 @@ type ResidencyExceptionStatus struct {
 	// +optional
 	ExemptedObjects int32 `json:"exemptedObjects,omitempty"`
 
-	// conditions: Active.
+	// conditions: Active (approved, and within its window) and Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -96,6 +167,8 @@ type ResidencyExceptionStatus struct {
 // +kubebuilder:resource:shortName=rex,categories=dataresidency
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.spec.reason`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`
+// +kubebuilder:printcolumn:name="Decision",type=string,JSONPath=`.status.approval.decision`
+// +kubebuilder:printcolumn:name="Requester",type=string,JSONPath=`.spec.requester.username`,priority=1
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.conditions[?(@.type=="Active")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ResidencyException struct {

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -210,9 +211,19 @@ var _ = Describe("CRD validation", func() {
 			"spec.selector", "selector must ask something of what it exempts"),
 		Entry("exception naming no store", exception("e6", "{stores: []}"),
 			"spec.stores", "should have at least 1 items"),
-		Entry("exception without approver", exception("e7", "{approvedBy: null}"),
-			"spec.approvedBy", "Required value"),
 	)
+
+	It("keeps an exception's requester as it was recorded at creation", func() {
+		ex := exception("requested", `{requester: {username: alice, groups: [devs]}}`)
+		Expect(k8sClient.Create(ctx, ex)).To(Succeed())
+		for _, change := range []string{`{"spec":{"requester":{"username":"ciso@example.com"}}}`, `{"spec":{"requester":null}}`} {
+			err := k8sClient.Patch(ctx, ex.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(change)))
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%s: want Invalid, got %v", change, err)
+			Expect(err.Error()).To(ContainSubstring("spec.requester is recorded when the exception is created and cannot change"))
+		}
+		Expect(k8sClient.Patch(ctx, ex.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ticket":"LEGAL-117"}}`)))).To(Succeed(),
+			"other fields stay editable")
+	})
 
 	// Every selector form metav1.LabelSelectorAsSelector rejects is rejected by the schema too, with
 	// a message naming the field: a stored selector that does not compile would select nothing.

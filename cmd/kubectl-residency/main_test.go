@@ -275,10 +275,11 @@ func fakeCluster(t *testing.T) client.Client {
 				WorkloadSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "helpdesk"}}},
 		},
 		&v1alpha1.ResidencyException{
-			ObjectMeta: metav1.ObjectMeta{Name: "court-order", Namespace: "shop"},
+			ObjectMeta: metav1.ObjectMeta{Name: "court-order", Namespace: "shop", Generation: 1},
 			Spec: v1alpha1.ResidencyExceptionSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "legal-export"}},
 				Stores: []v1alpha1.ObjectName{"customer-db"}, Reason: v1alpha1.LegalProcess, Justification: "a court order requires the export",
-				ApprovedBy: "dpo@example.com", ExpiresAt: metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))},
+				Requester: &v1alpha1.ExceptionRequester{Username: "alice"}, ExpiresAt: metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))},
+			Status: v1alpha1.ResidencyExceptionStatus{Approval: &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo@example.com", Generation: 1}},
 		},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fra-1",
 			Labels: map[string]string{"topology.kubernetes.io/region": "eu-central-1", "topology.kubernetes.io/zone": "eu-central-1a",
@@ -297,7 +298,7 @@ func fakeCluster(t *testing.T) client.Client {
 		pod("legal-export-x1", map[string]string{"app": "web", "job-name": "legal-export"}, "iad-1", nil),
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "wffc"}, Provisioner: "x"},
 	}
-	return fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(objs...).Build()
+	return fake.NewClientBuilder().WithScheme(newScheme()).WithObjects(objs...).WithStatusSubresource(&v1alpha1.ResidencyException{}).Build()
 }
 
 // neverRuns is a pending pod placed in eu by admission whose own nodeSelector asks for us-east-1.
@@ -363,5 +364,29 @@ func TestVersion(t *testing.T) {
 	want := "kubectl-residency v1.2.3 (commit 0123abc, " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
 	if stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+}
+
+// TestDecideWithoutTheWebhook: approve and deny need the operator's webhook to record who decided.
+// Against a cluster without it (this fake), the decision is stored unsigned, and the command says
+// so with exit 1 rather than report an approval nobody checked. The webhook's own checks are
+// tested against a real API server (internal/webhook, test/e2e).
+func TestDecideWithoutTheWebhook(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		wantStderr string
+	}{
+		{[]string{"approve", "exception/court-order", "-n", "shop"}, exitFindings, "the decision was stored without the approver"},
+		{[]string{"deny", "rex/court-order", "-n", "shop", "-m", "no order attached"}, exitFindings, "the decision was stored without the approver"},
+		{[]string{"approve", "pod/web-1", "-n", "shop"}, exitBadInput, `"pod/web-1" is not an exception`},
+		{[]string{"approve", "exception/", "-n", "shop"}, exitBadInput, "names no exception"},
+		{[]string{"approve", "exception/nope", "-n", "shop"}, exitFindings, "not found"},
+		{[]string{"approve", "exception/court-order", "-n", "shop", "-m", strings.Repeat("x", 1025)}, exitBadInput, "at most 1024"},
+	} {
+		code, _, stderr := runCLI(t, tc.args, "", fakeCluster(t))
+		if code != tc.code || !strings.Contains(stderr, tc.wantStderr) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.wantStderr)
+		}
 	}
 }

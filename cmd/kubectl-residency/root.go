@@ -102,7 +102,8 @@ applied, and explains where governed pods run and why.
   kubectl residency check -f ./deploy            # offline, in CI: exit 1 when residency would break
   kubectl residency check -f ./deploy --cluster  # against the live cluster's policies
   kubectl residency status                       # every PersonalDataStore and its compliance
-  kubectl residency explain pod/web-7d9f         # why this pod may (not) run where it is`,
+  kubectl residency explain pod/web-7d9f         # why this pod may (not) run where it is
+  kubectl residency approve exception/NAME       # approve someone else's ResidencyException`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -120,6 +121,7 @@ applied, and explains where governed pods run and why.
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
 	a.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newCheckCommand(a), newStatusCommand(a), newExplainCommand(a))
+	root.AddCommand(newCheckCommand(a), newStatusCommand(a), newExplainCommand(a),
+		newDecideCommand(a, v1alpha1.Approved), newDecideCommand(a, v1alpha1.Denied))
 	return root
 }

@@ -99,7 +99,7 @@ func run() error {
 	if err := controllers.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
-	if err := residencywebhook.Setup(mgr); err != nil {
+	if err := residencywebhook.Setup(mgr, residencywebhook.DefaultOptions()); err != nil {
 		return err
 	}
 	mgrCtx, stopManager := context.WithCancel(ctx)

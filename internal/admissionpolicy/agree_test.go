@@ -143,6 +143,10 @@ func randomPolicies(r *rand.Rand, namespace string, now time.Time) *engine.Polic
 		ex.Spec.Selector = randomSelector(r)
 		ex.Spec.Stores = []v1alpha1.ObjectName{v1alpha1.ObjectName(p.Stores[r.IntN(len(p.Stores))].Name)}
 		ex.Spec.ExpiresAt = metav1.NewTime(now.Add(time.Duration(r.IntN(3)-1) * time.Hour)) // expired, or active
+		// Approved, or still pending.
+		if r.IntN(4) != 0 {
+			ex.Status.Approval = &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo", Generation: ex.Generation}
+		}
 		p.Exceptions = append(p.Exceptions, ex)
 	}
 	return p

@@ -159,7 +159,7 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 		}
 		soonest(start)
 		soonest(ex.Spec.ExpiresAt.Time)
-		if !engine.ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, p.Now) {
+		if !engine.ExceptionActive(ex, p.Now) {
 			continue
 		}
 		cond := selectorCEL(&ex.Spec.Selector)

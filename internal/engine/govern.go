@@ -192,7 +192,7 @@ func Govern(p *Policies, which SelectorKind, l map[string]string, also ...*v1alp
 	}
 	lifts := map[string]Lift{}
 	for _, ex := range p.Exceptions {
-		if !ExceptionActive(&ex.Spec, ex.CreationTimestamp.Time, p.Now) || !p.selects(ex, ExceptionSelector, &ex.Spec.Selector, l) {
+		if !ExceptionActive(ex, p.Now) || !p.selects(ex, ExceptionSelector, &ex.Spec.Selector, l) {
 			continue
 		}
 		for _, name := range ex.Spec.Stores {

@@ -35,8 +35,12 @@ func TestPoliciesRemember(t *testing.T) {
 // never active, for the webhook, the audit and the compiled policies alike.
 func TestExceptionAskingNothingIsNeverActive(t *testing.T) {
 	now := time.Now()
-	spec := func(sel metav1.LabelSelector) *v1alpha1.ResidencyExceptionSpec {
-		return &v1alpha1.ResidencyExceptionSpec{Selector: sel, ExpiresAt: metav1.NewTime(now.Add(time.Hour))}
+	spec := func(sel metav1.LabelSelector) *v1alpha1.ResidencyException {
+		return &v1alpha1.ResidencyException{
+			ObjectMeta: metav1.ObjectMeta{Generation: 1, CreationTimestamp: metav1.NewTime(now.Add(-time.Minute))},
+			Spec:       v1alpha1.ResidencyExceptionSpec{Selector: sel, ExpiresAt: metav1.NewTime(now.Add(time.Hour))},
+			Status:     v1alpha1.ResidencyExceptionStatus{Approval: &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, Generation: 1}},
+		}
 	}
 	doesNotExist := metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpDoesNotExist}
 	notIn := metav1.LabelSelectorRequirement{Key: "team", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"a"}}
@@ -50,8 +54,44 @@ func TestExceptionAskingNothingIsNeverActive(t *testing.T) {
 		"Exists with DoesNotExist":      {metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{exists, doesNotExist}}, true},
 		"matchLabels with DoesNotExist": {metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "export"}, MatchExpressions: []metav1.LabelSelectorRequirement{doesNotExist}}, true},
 	} {
-		if got := ExceptionActive(spec(tc.sel), now.Add(-time.Minute), now); got != tc.want {
+		if got := ExceptionActive(spec(tc.sel), now); got != tc.want {
 			t.Errorf("%s: active = %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+// TestExceptionActiveOnlyWhenApprovedAtItsGeneration: no decision, a denial, or a decision on an
+// earlier spec leaves an exception inactive, whatever its window.
+func TestExceptionActiveOnlyWhenApprovedAtItsGeneration(t *testing.T) {
+	now := time.Now()
+	ex := func(generation int64, approval *v1alpha1.ExceptionApproval) *v1alpha1.ResidencyException {
+		return &v1alpha1.ResidencyException{
+			ObjectMeta: metav1.ObjectMeta{Generation: generation, CreationTimestamp: metav1.NewTime(now.Add(-time.Minute))},
+			Spec: v1alpha1.ResidencyExceptionSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "export"}},
+				ExpiresAt: metav1.NewTime(now.Add(time.Hour))},
+			Status: v1alpha1.ResidencyExceptionStatus{Approval: approval},
+		}
+	}
+	for name, tc := range map[string]struct {
+		ex         *v1alpha1.ResidencyException
+		wantState  string
+		wantActive bool
+	}{
+		"no decision":                 {ex(1, nil), v1alpha1.ReasonPendingApproval, false},
+		"approved at its spec":        {ex(2, &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, Generation: 2}), v1alpha1.ReasonWithinWindow, true},
+		"approved, then edited":       {ex(3, &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, Generation: 2}), v1alpha1.ReasonApprovalOutdated, false},
+		"denied":                      {ex(1, &v1alpha1.ExceptionApproval{Decision: v1alpha1.Denied, Generation: 1}), v1alpha1.ReasonApprovalDenied, false},
+		"a decision of no known kind": {ex(1, &v1alpha1.ExceptionApproval{Decision: "Maybe", Generation: 1}), v1alpha1.ReasonPendingApproval, false},
+	} {
+		if got := ExceptionApproval(tc.ex); got != tc.wantState {
+			t.Errorf("%s: approval = %s, want %s", name, got, tc.wantState)
+		}
+		if got := ExceptionActive(tc.ex, now); got != tc.wantActive {
+			t.Errorf("%s: active = %v, want %v", name, got, tc.wantActive)
+		}
+	}
+	approved := ex(1, &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, Generation: 1})
+	if ExceptionActive(approved, now.Add(2*time.Hour)) {
+		t.Errorf("an approved exception is active after it expired")
 	}
 }

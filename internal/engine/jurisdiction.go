@@ -141,17 +141,47 @@ func KubeletSettableSelectorKeys(sel *metav1.LabelSelector) []string {
 	return keys
 }
 
-// ExceptionActive reports whether a ResidencyException applies at now: from startsAt (or its
-// creation) until, not including, expiresAt.
-func ExceptionActive(spec *v1alpha1.ResidencyExceptionSpec, created, now time.Time) bool {
-	if RequiresNothing(&spec.Selector) {
+// ExceptionActive reports whether a ResidencyException applies at now: approved at its current
+// generation, and from startsAt (or its creation) until, not including, expiresAt.
+func ExceptionActive(ex *v1alpha1.ResidencyException, now time.Time) bool {
+	if RequiresNothing(&ex.Spec.Selector) {
 		return false // stored before the schema refused it: exempting everything unlabelled is no exception
 	}
+	if ExceptionApproval(ex) != v1alpha1.ReasonWithinWindow {
+		return false
+	}
+	return WithinWindow(&ex.Spec, ex.CreationTimestamp.Time, now)
+}
+
+// WithinWindow reports whether now is within an exception's window: from startsAt (or its
+// creation) until, not including, expiresAt.
+func WithinWindow(spec *v1alpha1.ResidencyExceptionSpec, created, now time.Time) bool {
 	start := created
 	if spec.StartsAt != nil {
 		start = spec.StartsAt.Time
 	}
 	return !now.Before(start) && now.Before(spec.ExpiresAt.Time)
+}
+
+// ExceptionApproval says where an exception stands with its approval: ReasonWithinWindow when it
+// is approved at its current generation (only its window then decides), else
+// ReasonPendingApproval, ReasonApprovalDenied or ReasonApprovalOutdated (the spec changed after
+// the decision). Approval is written only through the operator's webhook, which checks the
+// approver's right and that they did not request it.
+func ExceptionApproval(ex *v1alpha1.ResidencyException) string {
+	a := ex.Status.Approval
+	switch {
+	case a == nil:
+		return v1alpha1.ReasonPendingApproval
+	case a.Generation != ex.Generation:
+		return v1alpha1.ReasonApprovalOutdated
+	case a.Decision == v1alpha1.Approved:
+		return v1alpha1.ReasonWithinWindow
+	case a.Decision == v1alpha1.Denied:
+		return v1alpha1.ReasonApprovalDenied
+	default:
+		return v1alpha1.ReasonPendingApproval
+	}
 }
 
 // RequiresNothing reports whether a selector asks nothing of the objects it matches: no

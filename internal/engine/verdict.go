@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,9 @@ const (
 	StorageClassUnchecked Reason = "StorageClassUnchecked"
 	// StorageNotConfined: an Immediate StorageClass may provision outside the permitted jurisdictions.
 	StorageNotConfined Reason = "StorageNotConfined"
+	// ExemptedByRelabel: a label change would make an exception lift a store that constrains an
+	// existing pod.
+	ExemptedByRelabel Reason = "ExemptedByRelabel"
 )
 
 // Severity says whether a finding is a breach (denied in Enforce mode, a violation in the audit)
@@ -176,6 +180,60 @@ func DecidePod(p *Policies, pod *PodFacts, c *Context) (*Verdict, error) {
 		return podFindings(p, pod, c, stores)
 	})
 	return v, err
+}
+
+// DecideRelabel is the one decision about a change of an existing pod's labels, from old to
+// pod.Labels. Exceptions and placement take effect when a pod is created, so a relabel must not
+// make an exception lift a store that constrains the pod (the approver approved a selector for the
+// pods to come, not a way out for running ones), nor bring the pod under a store whose placement
+// it was not given, or whose jurisdictions its node is outside. The pod is judged as the audit
+// judges existing pods.
+func DecideRelabel(p *Policies, old map[string]string, pod *PodFacts, c *Context) (*Verdict, error) {
+	before := Govern(p, Workload, old)
+	v := &Verdict{Governance: Govern(p, Workload, pod.Labels)}
+	governedBefore := map[*v1alpha1.PersonalDataStore]bool{}
+	for _, s := range before.All() {
+		governedBefore[s] = true
+	}
+	for _, l := range before.Lifted {
+		governedBefore[l.Store] = true
+	}
+	constrainedBefore := before.Constraining()
+	for _, l := range v.Lifted {
+		if !slices.Contains(constrainedBefore, l.Store) {
+			continue
+		}
+		f := Finding{Reason: ExemptedByRelabel, Severity: Breach, Field: "metadata.labels", Message: fmt.Sprintf(
+			"the new labels would make ResidencyException %s lift store %q for a pod that already exists; an exception covers the pods created to match it, not running pods relabelled into it. "+
+				"Fix: keep the labels, or create a new pod with them (its controller's template)", l.Exception, l.Store.Name)}
+		if ModeOf(l.Store) == v1alpha1.Warn {
+			v.Warned = append(v.Warned, f)
+		} else {
+			v.Denied = append(v.Denied, f)
+		}
+	}
+	running := *c
+	running.Stage = Running
+	for _, mode := range []struct {
+		stores []*v1alpha1.PersonalDataStore
+		into   *[]Finding
+	}{{v.Enforce, &v.Denied}, {v.Warn, &v.Warned}} {
+		var added []*v1alpha1.PersonalDataStore
+		for _, s := range mode.stores {
+			if !governedBefore[s] {
+				added = append(added, s)
+			}
+		}
+		if len(added) == 0 {
+			continue
+		}
+		found, err := podFindings(p, pod, &running, added)
+		if err != nil {
+			return nil, err
+		}
+		*mode.into = append(*mode.into, found...)
+	}
+	return v, nil
 }
 
 // ClaimFacts are the facts about a PersistentVolumeClaim that residency reads.

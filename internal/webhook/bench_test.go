@@ -103,6 +103,7 @@ func benchObjects() []client.Object {
 				ApprovedBy:    "dpo@example.com",
 				ExpiresAt:     metav1.NewTime(time.Now().Add(30 * 24 * time.Hour)),
 			},
+			Status: v1alpha1.ResidencyExceptionStatus{Approval: &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "ciso@example.com", Generation: 1}},
 		},
 	)
 	for i := range 20 {

@@ -116,7 +116,7 @@ func podCreateLatency(b *testing.B, http2 bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := Setup(mgr); err != nil {
+	if err := Setup(mgr, DefaultOptions()); err != nil {
 		b.Fatal(err)
 	}
 	mgrDone := make(chan error, 1)

@@ -71,7 +71,7 @@ func admissionContext(ctx context.Context, r client.Reader, pol *engine.Policies
 // what the Warn stores add is admitted with warnings; what only Audit stores object to is the
 // audit's to report.
 func answer(v *engine.Verdict, kind string, resource schema.GroupResource, name string) (admission.Warnings, error) {
-	if !v.Constrained() {
+	if !v.Constrained() && len(v.Denied)+len(v.Warned) == 0 {
 		return nil, nil
 	}
 	if len(v.Denied) > 0 {

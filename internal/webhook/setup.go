@@ -9,7 +9,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/residency-operator/residency-operator/controllers"
 	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
@@ -22,9 +25,21 @@ var admissionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 
 func init() { metrics.Registry.MustRegister(admissionDecisions) }
 
+// Options tune the webhooks.
+type Options struct {
+	// MaxExceptionDuration is the longest window a ResidencyException may have.
+	MaxExceptionDuration time.Duration
+}
+
+// DefaultOptions are the webhooks' options when no flag changes them.
+func DefaultOptions() Options {
+	return Options{MaxExceptionDuration: DefaultMaxExceptionDuration}
+}
+
 // Setup registers every webhook with the manager's webhook server. Decisions read the manager's
-// cache, never the API server, so admission stays fast.
-func Setup(mgr ctrl.Manager) error {
+// cache, never the API server, so admission stays fast; only an exception's approval asks the
+// API server, whether the approver holds the right.
+func Setup(mgr ctrl.Manager, opts Options) error {
 	reader := mgr.GetClient()
 	// The pod webhooks are plain handlers on the paths the markers declare: they read reviews
 	// themselves (see podreview.go for why).
@@ -34,6 +49,14 @@ func Setup(mgr ctrl.Manager) error {
 	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, Providers: providers}})
 	server.Register("/validate--v1-pod-placement-conflicts",
 		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true, Providers: providers}})
+	server.Register("/validate--v1-pod-updates", admission.WithValidator[*corev1.Pod](mgr.GetScheme(),
+		&PodRelabel{Reader: reader, Now: time.Now, Providers: providers}))
+	server.Register("/validate-dataresidency-io-v1alpha1-personaldatastore", &webhook.Admission{Handler: &StoreTrail{
+		Recorder: mgr.GetEventRecorder(controllers.EventReporter), decoder: admission.NewDecoder(mgr.GetScheme()),
+	}})
+	server.Register("/mutate-dataresidency-io-v1alpha1-residencyexception", &webhook.Admission{Handler: &ExceptionRequests{
+		Authorizer: mgr.GetClient(), MaxDuration: opts.MaxExceptionDuration, Now: time.Now, decoder: admission.NewDecoder(mgr.GetScheme()),
+	}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
 		WithValidator(&PVCResidency{Reader: reader, Now: time.Now, Sources: mgr.GetAPIReader(), Providers: providers}).
 		Complete(); err != nil {

@@ -81,6 +81,8 @@ var _ = BeforeSuite(func() {
 		CRDDir:           filepath.Join("..", "..", "config", "crd", "bases"),
 		WebhookConfigDir: filepath.Join("..", "..", "config", "webhook"),
 		ControlPlaneOnly: true,
+		// RBAC as in production: exception approval asks it who may approve.
+		NodeAuthorization: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	cfg = cluster.Config
@@ -105,7 +107,7 @@ var _ = BeforeSuite(func() {
 	opts := controllers.DefaultOptions()
 	opts.AdmissionPolicies = false
 	Expect(controllers.SetupWithManager(ctx, mgr, opts)).To(Succeed())
-	Expect(residencywebhook.Setup(mgr)).To(Succeed())
+	Expect(residencywebhook.Setup(mgr, residencywebhook.DefaultOptions())).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -361,11 +361,49 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 				},
 			}
 			Expect(k8sClient.Create(ctx, ex)).To(Succeed())
+			userRoles()
+			approve(ex)
 			p := pod("shop", "legal-export", map[string]string{"app": "db", "job-name": "legal-export"})
 			p.Spec.NodeName = "us-node"
 			Eventually(func() error { return k8sClient.Create(ctx, p.DeepCopy(), client.DryRunAll) }).Should(Succeed())
 			Expect(k8sClient.Create(ctx, p)).To(Succeed())
 			Expect(p.Spec.Affinity).To(BeNil())
+		})
+
+		It("refuses a label change that would make an exception lift a store for a running pod", func() {
+			p := pod("shop", "db-relabel", map[string]string{"app": "db"})
+			p.Spec.NodeName = "eu-node"
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			relabel := func(labels map[string]string) error {
+				patch := client.MergeFrom(p.DeepCopy())
+				for k, v := range labels {
+					p.Labels[k] = v
+				}
+				err := k8sClient.Patch(ctx, p, patch)
+				if err != nil {
+					Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+				}
+				return err
+			}
+			expectForbidden(relabel(map[string]string{"job-name": "legal-export"}),
+				"metadata.labels", "ResidencyException court-order", `lift store "customer-db"`, "Fix:")
+			Expect(relabel(map[string]string{"tier": "backend"})).To(Succeed(), "labels that change no governance pass")
+		})
+
+		It("refuses a label change that brings a pod under a store where it may not run", func() {
+			onUS := pod("shop", "cache-on-us", map[string]string{"app": "cache"})
+			onUS.Spec.NodeName = "us-node"
+			Expect(k8sClient.Create(ctx, onUS)).To(Succeed(), "no store governs it")
+			patch := client.MergeFrom(onUS.DeepCopy())
+			onUS.Labels["app"] = "db"
+			expectForbidden(k8sClient.Patch(ctx, onUS, patch), "node us-node", `store "customer-db" allows [eu]`)
+
+			pending := pod("shop", "cache-pending", map[string]string{"app": "cache"})
+			Expect(k8sClient.Create(ctx, pending)).To(Succeed())
+			Expect(requiredTerms(pending)).To(BeEmpty())
+			patch = client.MergeFrom(pending.DeepCopy())
+			pending.Labels["app"] = "db"
+			expectForbidden(k8sClient.Patch(ctx, pending, patch), "created without the permitted-node affinity")
 		})
 
 		It("never touches kube-system, even with a store in it", func() {

@@ -516,7 +516,7 @@ func startOperator(ctx context.Context, b *testing.B, cluster *localcluster.Clus
 		cancel()
 		b.Fatal(err)
 	}
-	if err := residencywebhook.Setup(mgr); err != nil {
+	if err := residencywebhook.Setup(mgr, residencywebhook.DefaultOptions()); err != nil {
 		cancel()
 		b.Fatal(err)
 	}

@@ -60,8 +60,8 @@ var _ = Describe("the chart's copies of config/ (hack/sync-chart.sh, run by make
 			}
 		},
 		Entry("CRDs", []string{"config/crd/bases/*.yaml"}, "crds"),
-		Entry("RBAC generated from the markers (role.yaml), and leader election",
-			[]string{"config/rbac/role.yaml", "config/rbac/leader_election_role.yaml"}, "files/rbac"),
+		Entry("RBAC generated from the markers (role.yaml), leader election, and the roles for people",
+			[]string{"config/rbac/role.yaml", "config/rbac/leader_election_role.yaml", "config/rbac/user_roles.yaml", "config/rbac/operator_guard.yaml"}, "files/rbac"),
 		Entry("webhook configurations generated from the markers, and their matchConditions",
 			[]string{"config/webhook/manifests.yaml", "config/webhook/match_conditions_patch.yaml"}, "files/webhook"),
 		Entry("default jurisdictions", []string{"config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml"}, "files/jurisdictions"),
@@ -130,10 +130,47 @@ var _ = Describe("RBAC", func() {
 			for key, rules := range in.roles() {
 				kind, name, _ := strings.Cut(key, "/")
 				Expect(name).To(HavePrefix(v.prefix), "%s: %s is not named after the release", v.name, key)
-				got[kind+"/"+strings.TrimPrefix(name, v.prefix)] = ruleTuples(rules)
+				tuples := ruleTuples(rules)
+				for i, t := range tuples {
+					// The markers name the kustomize webhook configurations; each install names its own.
+					for _, c := range []string{"mutating-webhook-configuration", "validating-webhook-configuration"} {
+						tuples[i] = strings.Replace(t, "|"+v.prefix+c+"|", "|residency-"+c+"|", 1)
+						t = tuples[i]
+					}
+				}
+				slices.Sort(tuples)
+				got[kind+"/"+strings.TrimPrefix(name, v.prefix)] = tuples
 			}
 			Expect(cmp.Diff(expected, got)).To(BeEmpty(),
 				"%s: RBAC differs from config/rbac (-generated +installed); the chart copies it with hack/sync-chart.sh", v.name)
+		})
+
+		It("of "+v.name+" lets the manager change only its own webhook configurations", func() {
+			in := render(v)
+			own := map[string]bool{in.mutating().Name: true, in.validating().Name: true}
+			writes := 0
+			for key, rules := range in.roles() {
+				for _, r := range rules {
+					if !slices.Contains(r.APIGroups, "admissionregistration.k8s.io") {
+						continue
+					}
+					for _, verb := range r.Verbs {
+						if verb == "get" || verb == "list" || verb == "watch" {
+							continue
+						}
+						for _, res := range r.Resources {
+							if strings.HasSuffix(res, "webhookconfigurations") {
+								Expect(r.ResourceNames).NotTo(BeEmpty(), "%s: %s may %s every %s", v.name, key, verb, res)
+								writes++
+								for _, n := range r.ResourceNames {
+									Expect(own).To(HaveKey(n), "%s: %s may %s %s %s, not its own", v.name, key, verb, res, n)
+								}
+							}
+						}
+					}
+				}
+			}
+			Expect(writes).To(BeNumerically(">=", 2), "%s: the manager keeps the CA bundle of both configurations current", v.name)
 		})
 
 		It("of "+v.name+" has no wildcard and binds every role to the manager's ServiceAccount only", func() {
@@ -164,6 +201,37 @@ var _ = Describe("RBAC", func() {
 				}
 			}
 			Expect(bound).To(HaveLen(len(roles)), "%s: every role is bound", v.name)
+		})
+	}
+})
+
+// The roles for people ship in every install, equal to config/rbac/user_roles.yaml: only the
+// approver may approve exceptions or write the status their decisions are kept in.
+var _ = Describe("User roles", func() {
+	for _, v := range slices.Concat(chartVariants, kustomizeVariants) {
+		It("of "+v.name+" are config/rbac/user_roles.yaml, and only the approver decides on exceptions", func() {
+			data, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "user_roles.yaml"))
+			Expect(err).NotTo(HaveOccurred())
+			objs, err := parseObjects(data)
+			Expect(err).NotTo(HaveOccurred())
+			want := map[string][]string{}
+			for name, role := range (&install{objects: objs}).userRoles() {
+				want[name] = ruleTuples(role.Rules)
+			}
+			Expect(want).To(HaveLen(3))
+			got := map[string][]string{}
+			for name, role := range render(v).userRoles() {
+				Expect(name).To(HavePrefix("residency-"), "%s: %s", v.name, name)
+				got[strings.TrimPrefix(name, "residency-")] = ruleTuples(role.Rules)
+				aggregated := role.Labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true" || role.Labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+				for _, r := range ruleTuples(role.Rules) {
+					if strings.Contains(r, "|approve") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||update") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||patch") {
+						Expect(name).To(HaveSuffix("approver"), "%s: %s may decide on exceptions (%s)", v.name, name, r)
+						Expect(aggregated).To(BeFalse(), "%s: %s is aggregated into a default role", v.name, name)
+					}
+				}
+			}
+			Expect(cmp.Diff(want, got)).To(BeEmpty(), "%s: user roles differ from config/rbac/user_roles.yaml (-want +got)", v.name)
 		})
 	}
 })
@@ -412,12 +480,15 @@ var _ = Describe("the webhook configurations", func() {
 				Expect(flags).To(HaveKeyWithValue("admission", "policies"))
 				// The compiled policies place and check every pod not pinned to a node.
 				for _, w := range in.mutating().Webhooks {
-					Expect(w.MatchConditions).To(ConsistOf(HaveField("Name", "pinned-to-a-node")), "%s: %s", v.name, w.Name)
+					if slices.Contains(w.Rules[0].Resources, "pods") {
+						Expect(w.MatchConditions).To(ConsistOf(HaveField("Name", "pinned-to-a-node")), "%s: %s", v.name, w.Name)
+					}
 				}
 			}
 			for name, condition := range map[string]string{
 				"unplaceable.pods.dataresidency.io":                 "names-a-location",
 				"residency.persistentvolumeclaims.dataresidency.io": "creation-or-governance-change",
+				"updates.pods.dataresidency.io":                     "labels-change",
 			} {
 				i := slices.IndexFunc(in.validating().Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == name })
 				Expect(i).To(BeNumerically(">=", 0), "%s: webhook %s is installed", v.name, name)
@@ -438,19 +509,33 @@ var _ = Describe("the webhook configurations", func() {
 				timeout *int32, selector *metav1.LabelSelector) {
 				// Every webhook fails closed but the placement-conflict one: the pods it refuses
 				// could never run, so an outage of the operator must not block them.
-				failClosed, wantTimeout := admissionregistrationv1.Fail, int32(3)
-				if name == "unplaceable.pods.dataresidency.io" {
+				failClosed, wantTimeout, wantSelector := admissionregistrationv1.Fail, int32(3), want
+				wantSide := admissionregistrationv1.SideEffectClassNone
+				switch name {
+				case "unplaceable.pods.dataresidency.io":
 					failClosed, wantTimeout = admissionregistrationv1.Ignore, 2
+				case storeTrailWebhook:
+					// The trail records (an Event: a side effect, skipped on dry runs) and never
+					// refuses: it must not stand between a person and a fix while the operator is down.
+					failClosed, wantTimeout, wantSelector = admissionregistrationv1.Ignore, 2, nil
+					wantSide = admissionregistrationv1.SideEffectClassNoneOnDryRun
+				case exceptionWebhook:
+					// Exceptions are judged in every namespace: one stored unjudged in a namespace
+					// governed later would hold an approval nobody checked.
+					wantTimeout, wantSelector = 5, nil
 				}
 				Expect(failure).To(Equal(ptr.To(failClosed)), "%s: %s", v.name, name)
-				Expect(side).To(Equal(ptr.To(admissionregistrationv1.SideEffectClassNone)), "%s: %s", v.name, name)
+				Expect(side).To(Equal(ptr.To(wantSide)), "%s: %s", v.name, name)
 				Expect(timeout).To(Equal(ptr.To(wantTimeout)), "%s: %s", v.name, name)
-				Expect(cmp.Diff(want, selector)).To(BeEmpty(), "%s: %s's namespaceSelector", v.name, name)
+				Expect(cmp.Diff(wantSelector, selector)).To(BeEmpty(), "%s: %s's namespaceSelector", v.name, name)
 			}
 			Expect(in.mutating().Webhooks).NotTo(BeEmpty())
+			Expect(in.mutating().Webhooks).To(ContainElement(HaveField("Name", exceptionWebhook)), "%s", v.name)
 			for _, w := range in.mutating().Webhooks {
 				check(w.Name, w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.NamespaceSelector)
-				Expect(w.ReinvocationPolicy).To(Equal(ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy)), "%s: %s", v.name, w.Name)
+				if w.Name != exceptionWebhook {
+					Expect(w.ReinvocationPolicy).To(Equal(ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy)), "%s: %s", v.name, w.Name)
+				}
 			}
 			Expect(in.validating().Webhooks).NotTo(BeEmpty())
 			for _, w := range in.validating().Webhooks {
@@ -459,6 +544,13 @@ var _ = Describe("the webhook configurations", func() {
 		})
 	}
 })
+
+// exceptionWebhook records who requests and who approves ResidencyExceptions; storeTrailWebhook
+// records who loosens a PersonalDataStore.
+const (
+	exceptionWebhook  = "requests.residencyexceptions.dataresidency.io"
+	storeTrailWebhook = "writes.personaldatastores.dataresidency.io"
+)
 
 // normalizeMutating keeps what the markers generate: not the Service's name and namespace, the
 // CA bundle or the namespace selector, which installs set (and the tests check separately).

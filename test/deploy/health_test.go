@@ -139,6 +139,8 @@ const (
 	activeMsg     = "LegalProcess exempts matching objects from stores [health-db] until 2099-12-31T00:00:00Z"
 	expiredMsg    = "expired at 2026-01-01T00:00:00Z; the stores' rules apply again"
 	startsMsg     = "starts at 2099-01-01T00:00:00Z"
+	pendingMsg    = "exempts nothing until someone allowed to approve exceptions (the residency-approver role), other than its requester alice, approves it: kubectl residency approve exception/health-hold -n health"
+	deniedMsg     = "denied by bob: exempts nothing"
 )
 
 // kindStates are the states only one kind has.
@@ -161,6 +163,12 @@ var kindStates = map[string][]healthState{
 		{name: "Ready=True, Active=False (expired)", conditions: []metav1.Condition{
 			cond("Ready", "True", "Resolved", "stores exist"), cond("Active", "False", "Expired", expiredMsg)},
 			want: health{"Healthy", "Expired: " + expiredMsg}},
+		{name: "Ready=True, Active=False (pending approval)", conditions: []metav1.Condition{
+			cond("Ready", "True", "Resolved", "stores exist"), cond("Active", "False", "PendingApproval", pendingMsg)},
+			want: health{"Healthy", "Pending approval: " + pendingMsg}},
+		{name: "Ready=True, Active=False (denied)", conditions: []metav1.Condition{
+			cond("Ready", "True", "Resolved", "stores exist"), cond("Active", "False", "ApprovalDenied", deniedMsg)},
+			want: health{"Healthy", "Denied: " + deniedMsg}},
 		{name: "Ready=True, Active=False (not yet active)", conditions: []metav1.Condition{
 			cond("Ready", "True", "Resolved", "stores exist"), cond("Active", "False", "NotYetActive", startsMsg)},
 			want: health{"Healthy", "Not yet active: " + startsMsg}},

@@ -224,18 +224,37 @@ func (in *install) mutating() *admissionregistrationv1.MutatingWebhookConfigurat
 	return c
 }
 
+// userRolesLabel marks the ClusterRoles for people (config/rbac/user_roles.yaml), bound to no one.
+const userRolesLabel, userRolesComponent = "app.kubernetes.io/component", "user-roles"
+
+// userRoles returns the install's ClusterRoles for people, by name.
+func (in *install) userRoles() map[string]*rbacv1.ClusterRole {
+	out := map[string]*rbacv1.ClusterRole{}
+	for _, u := range in.all("rbac.authorization.k8s.io", "ClusterRole") {
+		r := &rbacv1.ClusterRole{}
+		convert(u, r)
+		if r.Labels[userRolesLabel] == userRolesComponent {
+			out[r.Name] = r
+		}
+	}
+	return out
+}
+
 func (in *install) validating() *admissionregistrationv1.ValidatingWebhookConfiguration {
 	c := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	in.one("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", c)
 	return c
 }
 
-// roles returns the install's Roles and ClusterRoles keyed "Kind/name".
+// roles returns the install's Roles and ClusterRoles for the manager, keyed "Kind/name".
 func (in *install) roles() map[string][]rbacv1.PolicyRule {
 	out := map[string][]rbacv1.PolicyRule{}
 	for _, u := range in.all("rbac.authorization.k8s.io", "ClusterRole") {
 		r := &rbacv1.ClusterRole{}
 		convert(u, r)
+		if r.Labels[userRolesLabel] == userRolesComponent {
+			continue
+		}
 		out["ClusterRole/"+r.Name] = r.Rules
 	}
 	for _, u := range in.all("rbac.authorization.k8s.io", "Role") {

@@ -22,6 +22,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -200,6 +202,51 @@ var _ = Describe("helm install, the manager as installed, helm upgrade and unins
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Expect(exited).NotTo(BeClosed(), "the manager is still running")
 		Expect(logs()).NotTo(ContainSubstring("forbidden"), "the chart's RBAC lets the manager do its work")
+	})
+
+	It("limits the manager's ServiceAccount to its own keys: no image swap, no foreign node or namespace label", func() {
+		d := &appsv1.Deployment{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname}, d)).To(Succeed())
+		saCfg := rest.CopyConfig(testEnv.Config)
+		saCfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + d.Spec.Template.Spec.ServiceAccountName,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+		asManager, err := client.New(saCfg, client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "guarded"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns.Name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
+
+		patch := func(obj client.Object, body string) error {
+			return asManager.Patch(ctx, obj, client.RawPatch(types.StrategicMergePatchType, []byte(body)))
+		}
+		denied := func(err error, message string) {
+			GinkgoHelper()
+			Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "want a denial, got %v", err)
+			Expect(err.Error()).To(ContainSubstring(message))
+		}
+		By("a pod's image")
+		Eventually(func(g Gomega) {
+			err := patch(pod.DeepCopy(), `{"spec":{"containers":[{"name":"app","image":"registry.example/miner:1"}]}}`)
+			g.Expect(err).To(HaveOccurred(), "the policy is in force")
+			g.Expect(err.Error()).To(ContainSubstring("residency-operator may change a pod's spec only to release its own placement gate"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		By("a node's label that is not the operator's, and its spec")
+		denied(patch(node.DeepCopy(), `{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":""}}}`), "residency-operator may change only its own labels")
+		denied(patch(node.DeepCopy(), `{"spec":{"unschedulable":true}}`), "may not change a node's or namespace's spec")
+		By("a namespace's Pod Security label")
+		denied(patch(ns.DeepCopy(), `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`), "residency-operator may change only its own labels")
+
+		By("its own keys pass")
+		Expect(patch(pod.DeepCopy(), `{"metadata":{"annotations":{"dataresidency.io/observed-region":"eu-central-1"}}}`)).To(Succeed())
+		Expect(patch(node.DeepCopy(), `{"metadata":{"labels":{"jurisdiction.dataresidency.node-restriction.kubernetes.io/guard-test":"true"}}}`)).To(Succeed())
+		Expect(patch(ns.DeepCopy(), `{"metadata":{"labels":{"dataresidency.io/governed":"true"}}}`)).To(Succeed())
+		By("people are not limited by it")
+		Expect(k8sClient.Patch(ctx, node.DeepCopy(), client.RawPatch(types.StrategicMergePatchType,
+			[]byte(`{"metadata":{"labels":{"jurisdiction.dataresidency.node-restriction.kubernetes.io/guard-test":null,"team":"payments"}}}`)))).To(Succeed())
 	})
 
 	It("upgrades without touching the certificate and CA bundle the operator wrote", func() {

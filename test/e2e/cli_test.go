@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -106,5 +109,45 @@ spec:
 		Expect(code).To(Equal(1), out)
 		Expect(out).To(ContainSubstring("deploy.yaml:1"))
 		Expect(out).To(ContainSubstring("cli-db"))
+	})
+
+	It("approve records an approver's decision, and refuses the requester's own", func() {
+		ex := &v1alpha1.ResidencyException{ObjectMeta: metav1.ObjectMeta{Name: "cli-hold", Namespace: cliNS},
+			Spec: v1alpha1.ResidencyExceptionSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "export"}},
+				Stores:   []v1alpha1.ObjectName{"cli-db"}, Reason: v1alpha1.LegalProcess,
+				Justification: "Subpoena 117 requires production by US counsel.", ExpiresAt: metav1.NewTime(time.Now().Add(24 * time.Hour)),
+			}}
+		// Alice asks; even as a cluster admin she cannot approve her own request.
+		aliceCfg := rest.CopyConfig(cluster.Config)
+		aliceCfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:masters", "system:authenticated"}}
+		alice, err := client.New(aliceCfg, client.Options{Scheme: k8sClient.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(alice.Create(ctx, ex)).To(Succeed())
+		Expect(ex.Spec.Requester).NotTo(BeNil(), "the webhook records who asked")
+		Expect(ex.Spec.Requester.Username).To(Equal("alice"))
+
+		out, code := cli("approve", "exception/cli-hold", "-n", cliNS, "--as", "alice", "--as-group", "system:masters")
+		Expect(code).To(Equal(1), out)
+		Expect(out).To(ContainSubstring("alice requested it and cannot decide on it"))
+
+		Expect(k8sClient.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "approver", Namespace: cliNS},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"residencyexceptions"}, Verbs: []string{"get", "approve"}},
+				{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"residencyexceptions/status"}, Verbs: []string{"patch"}},
+			}})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "dpo-approver", Namespace: cliNS},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "approver"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dpo@example.com"}}})).To(Succeed())
+		out, code = cli("approve", "exception/cli-hold", "-n", cliNS, "--as", "dpo@example.com", "-m", "checked LEGAL-117")
+		Expect(code).To(Equal(0), out)
+		Expect(out).To(ContainSubstring("exception/cli-hold approved by dpo@example.com (generation 1)"))
+		Eventually(func(g Gomega) {
+			got := &v1alpha1.ResidencyException{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ex), got)).To(Succeed())
+			g.Expect(got.Status.Approval).NotTo(BeNil())
+			g.Expect(got.Status.Approval.Message).To(Equal("checked LEGAL-117"))
+			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ActiveCondition)).To(BeTrue())
+		}).Should(Succeed())
 	})
 })

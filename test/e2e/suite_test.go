@@ -101,7 +101,7 @@ func startManager() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.SetupWithManager(ctx, mgr)).To(Succeed())
-	Expect(residencywebhook.Setup(mgr)).To(Succeed())
+	Expect(residencywebhook.Setup(mgr, residencywebhook.DefaultOptions())).To(Succeed())
 	mgrCtx, mgrCancel := context.WithCancel(ctx)
 	stopMgr = mgrCancel
 	mgrDone = make(chan struct{})

@@ -130,13 +130,17 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 				VolumeSelector:       &metav1.LabelSelector{MatchLabels: app},
 			}}
 		Expect(k8sClient.Create(ctx, store)).To(Succeed())
-		Expect(k8sClient.Create(ctx, &v1alpha1.ResidencyException{ObjectMeta: metav1.ObjectMeta{Name: "court-order", Namespace: ns},
+		courtOrder := &v1alpha1.ResidencyException{ObjectMeta: metav1.ObjectMeta{Name: "court-order", Namespace: ns},
 			Spec: v1alpha1.ResidencyExceptionSpec{
 				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "legal-export"}},
 				Stores:   []v1alpha1.ObjectName{"customer-db"}, Reason: v1alpha1.LegalProcess,
 				Justification: "Subpoena 117 requires production by US counsel.", ApprovedBy: "dpo@example.com",
 				ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour)),
-			}})).To(Succeed())
+			}}
+		Expect(k8sClient.Create(ctx, courtOrder)).To(Succeed())
+		// Approved by someone else, as the operator's webhook (not in this suite) would record it.
+		courtOrder.Status.Approval = &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo@example.com", Generation: courtOrder.Generation}
+		Expect(k8sClient.Status().Update(ctx, courtOrder)).To(Succeed())
 		for name, region := range map[string]string{"pv-us": "us-east-1", "pv-nowhere": ""} {
 			pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
 				Spec: corev1.PersistentVolumeSpec{Capacity: corev1.ResourceList{corev1.ResourceStorage: resourceOneGi},

@@ -122,6 +122,11 @@ func newChecker(pol *manifest.Set, opts Options) *checker {
 		c.stores[s.Namespace] = replaceNamed(c.stores[s.Namespace], s)
 	}
 	for _, e := range pol.Exceptions {
+		if o := pol.ObjectOf(e); o != nil && !o.Source.IsZero() && e.Status.Approval != nil {
+			// A decision written in a file is no decision: only the cluster's webhook records one.
+			e = e.DeepCopy()
+			e.Status.Approval = nil
+		}
 		c.exceptions[e.Namespace] = replaceNamed(c.exceptions[e.Namespace], e)
 	}
 	for _, p := range pol.Processors {

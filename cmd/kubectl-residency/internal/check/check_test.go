@@ -173,7 +173,10 @@ func TestWorkloads(t *testing.T) {
 			[]string{"warning RES002 Deployment shop/web"}},
 		{"nodeName offline", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop, labels: {store: db}}\nspec: {nodeName: n1, containers: [{name: c, image: i}]}\n", "",
 			[]string{"warning RES010 Pod shop/p"}},
-		{"exception lifts the store", deployment("web", "{store: db, job: legal}", "nodeSelector: {topology.kubernetes.io/region: us-east-1}") + "---\n" + exception("2027-01-01T00:00:00Z"), "", nil},
+		// Approval is recorded only by the cluster's webhook: a decision written in a file counts for nothing.
+		{"an exception in the files lifts nothing, whatever status it claims", deployment("web", "{store: db, job: legal}", "nodeSelector: {topology.kubernetes.io/region: us-east-1}") + "---\n" + exception("2027-01-01T00:00:00Z") +
+			"status: {approval: {decision: Approved, user: dpo, generation: 0}}\n", "",
+			[]string{"error RES001 Deployment shop/web", "warning RES020 ResidencyException shop/legal"}},
 		{"expired exception lifts nothing", deployment("web", "{store: db, job: legal}", "nodeSelector: {topology.kubernetes.io/region: us-east-1}") + "---\n" + exception("2026-01-01T00:00:00Z"), "",
 			[]string{"error RES001 Deployment shop/web", "warning RES009 ResidencyException shop/legal"}},
 		{"pre-pinned to the us jurisdiction label", deployment("web", "{store: db}", "nodeSelector: {jurisdiction.dataresidency.node-restriction.kubernetes.io/us: \"true\"}"), "",
@@ -265,7 +268,7 @@ func TestPolicies(t *testing.T) {
 		{"processor in an undefined jurisdiction", processor("p", "mars", "Credentials"), []string{"error RES005 DataProcessor p"}},
 		{"empty selectors", "apiVersion: dataresidency.io/v1alpha1\nkind: PersonalDataStore\nmetadata: {name: s, namespace: shop}\nspec: {dataCategories: [Credentials], allowedJurisdictions: [eu], workloadSelector: {}, volumeSelector: {matchExpressions: [{key: a, operator: Sometimes}]}}\n",
 			[]string{"error RES015 PersonalDataStore shop/s", "error RES015 PersonalDataStore shop/s"}},
-		{"exception for a missing store", strings.Replace(exception("2027-01-01T00:00:00Z"), "stores: [db]", "stores: [nope]", 1), []string{"warning RES013 ResidencyException shop/legal"}},
+		{"exception for a missing store", strings.Replace(exception("2027-01-01T00:00:00Z"), "stores: [db]", "stores: [nope]", 1), []string{"warning RES013 ResidencyException shop/legal", "warning RES020 ResidencyException shop/legal"}},
 		{"forgeable jurisdiction selector", "apiVersion: dataresidency.io/v1alpha1\nkind: Jurisdiction\nmetadata: {name: lab}\nspec: {nodeSelector: {matchLabels: {topology.kubernetes.io/region: lab-1}}}\n",
 			[]string{"warning RES016 Jurisdiction lab"}},
 		{"safe jurisdiction selector", "apiVersion: dataresidency.io/v1alpha1\nkind: Jurisdiction\nmetadata: {name: lab}\nspec: {nodeSelector: {matchLabels: {site.dataresidency.node-restriction.kubernetes.io/lab: \"true\"}}}\n", nil},
@@ -288,6 +291,37 @@ func TestPolicies(t *testing.T) {
 func processor(name, jurisdiction, categories string) string {
 	return "---\napiVersion: dataresidency.io/v1alpha1\nkind: DataProcessor\nmetadata: {name: " + name + "}\nspec: {role: ServiceProvider, jurisdictions: [" + jurisdiction +
 		"], purposes: [mail], dataCategories: [" + categories + "]}\n"
+}
+
+// TestLiveApprovedException: an exception the cluster approved at its current generation lifts
+// its stores for the checked workloads; one approved at an earlier generation does not.
+func TestLiveApprovedException(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		generation, signed int64
+		want               []string
+	}{
+		{"approved", 1, 1, nil},
+		{"edited since", 2, 1, []string{"error RES001 Deployment shop/web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			live := manifest.NewSet(manifest.Options{})
+			if err := live.AddBytes("cluster", []byte(policies)); err != nil {
+				t.Fatal(err)
+			}
+			live.AddTyped(&v1alpha1.ResidencyException{
+				ObjectMeta: metav1.ObjectMeta{Name: "legal", Namespace: "shop", Generation: tc.generation},
+				Spec: v1alpha1.ResidencyExceptionSpec{Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job": "legal"}},
+					Stores: []v1alpha1.ObjectName{"db"}, Reason: v1alpha1.LegalProcess, ExpiresAt: metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))},
+				Status: v1alpha1.ResidencyExceptionStatus{Approval: &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo", Generation: tc.signed}},
+			}, manifest.Source{})
+			doc := deployment("web", "{store: db, job: legal}", "nodeSelector: {topology.kubernetes.io/region: us-east-1}")
+			res := runCheck(t, doc, Options{Policies: live, Live: true})
+			if diff := cmp.Diff(tc.want, summary(res.Findings)); diff != "" {
+				t.Errorf("findings (-want +got):\n%s\n%v", diff, res.Findings)
+			}
+		})
+	}
 }
 
 // TestLive checks against policies from elsewhere (a cluster): the files' own policies are

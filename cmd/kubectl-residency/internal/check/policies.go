@@ -170,6 +170,10 @@ func (c *checker) checkException(obj *manifest.Object, e *v1alpha1.ResidencyExce
 			e.Spec.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"), strings.Trim(engine.Names(e.Spec.Stores), "[]"))
 	} else if e.Spec.ExpiresAt.IsZero() {
 		c.report(obj, RuleInvalidPolicy, Error, "spec.expiresAt is missing: an exception without an end is a policy change. Fix: set expiresAt")
+	} else if obj != nil && !obj.Source.IsZero() {
+		c.report(obj, RuleExceptionNotApproved, Warning,
+			"the exception exempts nothing until someone allowed to approve exceptions, other than whoever creates it, approves it in the cluster (kubectl residency approve exception/%s -n %s); until then the objects it selects are checked against store(s) %s. Fix: apply it, have it approved, then check the workloads with --cluster",
+			e.Name, e.Namespace, strings.Trim(engine.Names(e.Spec.Stores), "[]"))
 	}
 	if problem := selectorProblem(&e.Spec.Selector, "the exception exempts nothing"); problem != "" {
 		c.report(obj, RuleInvalidPolicy, Error, "spec.selector %s", problem)

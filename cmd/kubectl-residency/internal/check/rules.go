@@ -84,6 +84,9 @@ var (
 	RuleHostPath = Rule{ID: "RES019", Name: "governed-pod-hostpath", Default: Warning,
 		Short: "A governed pod template mounts a hostPath volume: what it writes there stays on the node when the pod moves or the node leaves the jurisdiction.",
 		Help:  "Keep personal data in a PersistentVolumeClaim the store's volumeSelector governs, or make sure the host path holds none."}
+	RuleExceptionNotApproved = Rule{ID: "RES020", Name: "exception-not-approved", Default: Warning,
+		Short: "A ResidencyException in the manifests is not approved yet: it exempts nothing until an approver who did not request it approves it in the cluster.",
+		Help:  "Apply the exception, have someone with the residency-approver role run kubectl residency approve, then check the workloads it exempts with --cluster."}
 	RuleApplyOrder = Rule{ID: "RES018", Name: "store-applied-with-its-workloads", Default: Warning,
 		Short: "A store is applied together with the workloads it governs, in a namespace not labelled to wait for its policies: GitOps tools apply workloads before custom resources, so their first pods could be scheduled unplaced.",
 		Help:  "Add the Namespace to the same manifests with the label dataresidency.io/await-policies: \"true\", or apply the store first (Argo CD sync-wave, Flux dependsOn)."}
@@ -94,7 +97,7 @@ var Rules = []Rule{
 	RulePlacement, RuleStoresDisagree, RuleUnknownLocation, RuleStorage, RuleJurisdictionNotFound,
 	RuleProcessorNotFound, RuleProcessorJurisdiction, RuleProcessorCategories, RuleExceptionExpired,
 	RuleNodeName, RuleStorageClassNotFound, RuleTooManyTerms, RuleExceptionStore, RuleVolume,
-	RuleInvalidPolicy, RuleSelectorTrust, RuleDuplicate, RuleApplyOrder, RuleHostPath,
+	RuleInvalidPolicy, RuleSelectorTrust, RuleDuplicate, RuleApplyOrder, RuleHostPath, RuleExceptionNotApproved,
 }
 
 // RuleByID returns the rule with id, and false when there is none.

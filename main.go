@@ -14,6 +14,7 @@ import (
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -99,6 +100,17 @@ func main() {
 	flag.Float64Var(&controllerOpts.BrakeShare, "eviction-brake-share", controllerOpts.BrakeShare,
 		"Pause every eviction when more than this share of the governed pods became violations, or of a Jurisdiction's nodes lost its label, within --eviction-brake-window (a wrong Jurisdiction edit, a node label change); a person resumes them. 0 disables the brake.")
 	flag.IntVar(&controllerOpts.BrakeMinPods, "eviction-brake-min-pods", controllerOpts.BrakeMinPods, "The least number of new violations that can engage the eviction brake.")
+	flag.StringVar(&controllerOpts.DNS.Namespace, "dns-namespace", controllerOpts.DNS.Namespace,
+		"The namespace of the cluster DNS pods, the only DNS servers governed pods may query when their store restricts egress.")
+	flag.Func("dns-pod-selector", "The labels of the cluster DNS pods (a label selector such as k8s-app=kube-dns; default k8s-app=kube-dns).",
+		func(s string) error {
+			sel, err := metav1.ParseToLabelSelector(s)
+			if err != nil {
+				return err
+			}
+			controllerOpts.DNS.PodSelector = *sel
+			return nil
+		})
 	flag.BoolVar(&controllerOpts.Trust.RegistrationTopology, "trust-registration-topology", false,
 		"Believe the topology.kubernetes.io/region label of nodes whose spec.providerID does not say where they are (Azure, DigitalOcean, Hetzner, IBM, on-prem), "+
 			"although their kubelet may set it. Off: such a node is in no jurisdiction until a person labels it "+v1alpha1.ConfirmedRegionLabel+"=<region>. "+

@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -47,9 +49,14 @@ var _ = Describe("Processors and egress", Ordered, func() {
 	}
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := func(p int32) *intstr.IntOrString { v := intstr.FromInt32(p); return &v }
+	// DNS only to the cluster DNS pods, and only the store's own pods as peers: not every pod of
+	// the namespace (ungoverned ones may run anywhere).
 	dnsAndNamespace := []networkingv1.NetworkPolicyEgressRule{
-		{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: port(53)}, {Protocol: &tcp, Port: port(53)}}},
-		{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+		{To: []networkingv1.NetworkPolicyPeer{{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: "kube-system"}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+		}}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: port(53)}, {Protocol: &tcp, Port: port(53)}}},
+		{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "newsletter"}}}}},
 	}
 	mailRule := networkingv1.NetworkPolicyEgressRule{
 		To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "192.0.2.0/24"}}},
@@ -149,6 +156,41 @@ var _ = Describe("Processors and egress", Ordered, func() {
 		Eventually(func(g Gomega) []networkingv1.NetworkPolicyEgressRule {
 			return policy(g, "residency-newsletter").Spec.Egress
 		}).Should(HaveLen(3))
+	})
+
+	It("says egress is not restricted, naming the policy, while another NetworkPolicy widens it", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "newsletter-0", Namespace: ns, Labels: map[string]string{"app": "newsletter"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}})).To(Succeed())
+		restricted := func(g Gomega) *metav1.Condition {
+			cond := meta.FindStatusCondition(getStore(g, "newsletter").Status.Conditions, v1alpha1.EgressRestrictedCondition)
+			g.Expect(cond).NotTo(BeNil())
+			return cond
+		}
+		By("a deny-all egress policy widens nothing")
+		denyAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-all-egress", Namespace: ns},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
+		Expect(k8sClient.Create(ctx, denyAll)).To(Succeed())
+		Consistently(func(g Gomega) { g.Expect(restricted(g).Status).To(Equal(metav1.ConditionTrue)) }).WithTimeout(2 * time.Second).Should(Succeed())
+
+		allowAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all-egress", Namespace: ns},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{}}}}
+		Expect(k8sClient.Create(ctx, allowAll)).To(Succeed())
+		Eventually(func(g Gomega) {
+			cond := restricted(g)
+			g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(cond.Reason).To(Equal(v1alpha1.ReasonEgressWidened))
+			g.Expect(cond.Message).To(And(ContainSubstring("NetworkPolicy allow-all-egress"), ContainSubstring("newsletter-0")))
+		}).Should(Succeed())
+		Eventually(eventReasons("PersonalDataStore", "newsletter")).Should(ContainElement(v1alpha1.ReasonEgressWidened))
+
+		By("excluding the governed pods restores it")
+		patch := client.MergeFrom(allowAll.DeepCopy())
+		allowAll.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "frontend"}}
+		Expect(k8sClient.Patch(ctx, allowAll, patch)).To(Succeed())
+		Eventually(func(g Gomega) { g.Expect(restricted(g).Status).To(Equal(metav1.ConditionTrue)) }).Should(Succeed())
+		Expect(k8sClient.Delete(ctx, allowAll)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, denyAll)).To(Succeed())
 	})
 
 	It("removes its policy when egress returns to Unrestricted", func() {

@@ -56,12 +56,14 @@ type Options struct {
 	// Trust says which node location claims are believed without a person vouching for them
 	// (--trust-registration-topology).
 	Trust engine.Trust
+	// DNS is where governed pods may send DNS queries when their store restricts egress.
+	DNS DNSPeer
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
 	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
-		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute}
+		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute, DNS: DefaultDNSPeer()}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -98,6 +100,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock,
 		Evictor:   evictor,
 		Providers: &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
+		DNS:       opts.DNS,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}

@@ -41,6 +41,8 @@ type StoreReconciler struct {
 	Evictor  *Evictor
 	// Providers says which cloud the cluster runs in, for region names several clouds use.
 	Providers *lookup.ClusterProvider
+	// DNS is where governed pods may send DNS queries when their store restricts egress.
+	DNS DNSPeer
 }
 
 var _ reconcile.Reconciler = (*StoreReconciler)(nil)
@@ -202,11 +204,11 @@ func (r *StoreReconciler) checkSharing(ctx context.Context, store *v1alpha1.Pers
 	if err != nil {
 		return err
 	}
-	egressConflict, err := r.reconcileEgress(ctx, store, processors.permitted)
+	egressReason, egressConflict, err := r.reconcileEgress(ctx, store, processors.permitted)
 	if err != nil {
 		return err
 	}
-	r.setProcessorStatus(store, &run.status, processors.findings, egressConflict)
+	r.setProcessorStatus(store, &run.status, processors.findings, egressReason, egressConflict)
 	return nil
 }
 
@@ -364,7 +366,7 @@ func (r *StoreReconciler) holdEvictions(store *v1alpha1.PersonalDataStore, run *
 
 // setProcessorStatus records processor findings (which make the store not Compliant) and the
 // state of egress restriction, with Events for findings and conflicts that are new.
-func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, status *v1alpha1.PersonalDataStoreStatus, findings []v1alpha1.ProcessorFinding, egressConflict string) {
+func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, status *v1alpha1.PersonalDataStoreStatus, findings []v1alpha1.ProcessorFinding, egressReason, egressConflict string) {
 	status.ProcessorFindings = findings
 	known := map[string]bool{}
 	for _, f := range store.Status.ProcessorFindings {
@@ -379,17 +381,17 @@ func (r *StoreReconciler) setProcessorStatus(store *v1alpha1.PersonalDataStore, 
 	case store.Spec.Egress != v1alpha1.EgressRestrict:
 		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.EgressRestrictedCondition)
 	case egressConflict != "":
-		if c := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.EgressRestrictedCondition); c == nil || c.Reason != v1alpha1.ReasonNetworkPolicyConflict {
-			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, v1alpha1.ReasonNetworkPolicyConflict, actionRestrictEgress, "%s", egressConflict)
+		if c := meta.FindStatusCondition(store.Status.Conditions, v1alpha1.EgressRestrictedCondition); c == nil || c.Reason != egressReason {
+			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, egressReason, actionRestrictEgress, "%s", egressConflict)
 		}
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNetworkPolicyConflict,
+			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse, Reason: egressReason,
 			Message: egressConflict, ObservedGeneration: store.Generation,
 		})
 	default:
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: v1alpha1.EgressRestrictedCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonNetworkPolicyApplied,
-			Message: fmt.Sprintf("NetworkPolicy %s lets governed pods reach only DNS, this namespace and %d permitted processors",
+			Message: fmt.Sprintf("NetworkPolicy %s lets governed pods reach only the cluster DNS, the store's other pods and %d permitted processors, and no other NetworkPolicy widens it",
 				networkPolicyName(store), len(store.Spec.Processors)-len(findings)),
 			ObservedGeneration: store.Generation,
 		})

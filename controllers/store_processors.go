@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -55,17 +56,35 @@ func (r *StoreReconciler) checkProcessors(ctx context.Context, store *v1alpha1.P
 	return out, nil
 }
 
-// desiredNetworkPolicy is the egress policy of a store: governed pods may reach DNS, pods of their
-// own namespace, and the endpoints of the processors that passed the checks; nothing else.
-func desiredNetworkPolicy(store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) networkingv1.NetworkPolicySpec {
+// DNSPeer is where governed pods may send DNS queries under egress: Restrict: the cluster DNS pods.
+type DNSPeer struct {
+	Namespace   string
+	PodSelector metav1.LabelSelector
+}
+
+// DefaultDNSPeer is CoreDNS (and kube-dns) as kubeadm, EKS, GKE and AKS deploy it.
+func DefaultDNSPeer() DNSPeer {
+	return DNSPeer{Namespace: "kube-system", PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}}}
+}
+
+// desiredNetworkPolicy is the egress policy of a store: governed pods may reach the cluster DNS on
+// port 53, the other pods of the same store, and the endpoints of the processors that passed the
+// checks; nothing else (not other pods of the namespace, which may run anywhere).
+func desiredNetworkPolicy(store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor, dnsPeer DNSPeer) networkingv1.NetworkPolicySpec {
 	udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
 	dns := intstr.FromInt32(53)
 	spec := networkingv1.NetworkPolicySpec{
 		PodSelector: *store.Spec.WorkloadSelector.DeepCopy(),
 		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 		Egress: []networkingv1.NetworkPolicyEgressRule{
-			{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
-			{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}},
+			{
+				To: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: dnsPeer.Namespace}},
+					PodSelector:       dnsPeer.PodSelector.DeepCopy(),
+				}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}},
+			},
+			{To: []networkingv1.NetworkPolicyPeer{{PodSelector: store.Spec.WorkloadSelector.DeepCopy()}}},
 		},
 	}
 	sorted := slices.Clone(permitted)
@@ -88,8 +107,56 @@ func desiredNetworkPolicy(store *v1alpha1.PersonalDataStore, permitted []*v1alph
 }
 
 // reconcileEgress keeps the store's owned NetworkPolicy in line with egress: Restrict. It never
-// touches a NetworkPolicy it does not own; a conflicting one is returned as a message.
-func (r *StoreReconciler) reconcileEgress(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (conflict string, err error) {
+// touches a NetworkPolicy it does not own; a conflicting one is returned as a message, and so is
+// another policy that lets governed pods reach more (NetworkPolicies add up: ours cannot hold then).
+func (r *StoreReconciler) reconcileEgress(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (reason, conflict string, err error) {
+	reason = v1alpha1.ReasonNetworkPolicyConflict
+	conflict, err = r.ownEgressPolicy(ctx, store, permitted)
+	if err != nil || conflict != "" || store.Spec.Egress != v1alpha1.EgressRestrict {
+		return reason, conflict, err
+	}
+	widened, err := r.egressWidenedBy(ctx, store)
+	return v1alpha1.ReasonEgressWidened, widened, err
+}
+
+// egressWidenedBy names another NetworkPolicy of the namespace that selects a governed pod and
+// allows it some egress: what ours forbids, that one then allows. A policy with no egress rules
+// (a deny-all) widens nothing.
+func (r *StoreReconciler) egressWidenedBy(ctx context.Context, store *v1alpha1.PersonalDataStore) (string, error) {
+	var policies networkingv1.NetworkPolicyList
+	if err := r.List(ctx, &policies, client.InNamespace(store.Namespace)); err != nil {
+		return "", fmt.Errorf("listing NetworkPolicies: %w", err)
+	}
+	governed, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
+	if !ok {
+		return "", nil
+	}
+	for i := range policies.Items {
+		np := &policies.Items[i]
+		if metav1.IsControlledBy(np, store) || len(np.Spec.Egress) == 0 ||
+			(len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)) {
+			continue
+		}
+		selects, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			continue // the API server refuses such selectors
+		}
+		var pods corev1.PodList
+		if err := r.List(ctx, &pods, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: selects}, client.UnsafeDisableDeepCopy); err != nil {
+			return "", fmt.Errorf("listing pods of NetworkPolicy %s: %w", np.Name, err)
+		}
+		for j := range pods.Items {
+			if governed.Matches(labels.Set(pods.Items[j].Labels)) {
+				return fmt.Sprintf("NetworkPolicy %s also selects governed pod %s and allows it egress that %s does not (NetworkPolicies add up), so egress is not restricted: exclude the store's pods from its podSelector, or remove its egress rules",
+					np.Name, pods.Items[j].Name, networkPolicyName(store)), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// ownEgressPolicy creates, updates or deletes the store's own NetworkPolicy.
+func (r *StoreReconciler) ownEgressPolicy(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (conflict string, err error) {
 	existing := &networkingv1.NetworkPolicy{}
 	key := client.ObjectKey{Namespace: store.Namespace, Name: networkPolicyName(store)}
 	getErr := r.Get(ctx, key, existing)
@@ -110,7 +177,7 @@ func (r *StoreReconciler) reconcileEgress(ctx context.Context, store *v1alpha1.P
 	if found && !owned {
 		return fmt.Sprintf("NetworkPolicy %s already exists and is not owned by this store; it was left alone, so egress is not restricted: rename or delete it", key.Name), nil
 	}
-	spec := desiredNetworkPolicy(store, permitted)
+	spec := desiredNetworkPolicy(store, permitted, r.DNS)
 	if owned {
 		if equality.Semantic.DeepEqual(existing.Spec, spec) {
 			return "", nil

@@ -94,7 +94,7 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.DataProcessor{}, handler.EnqueueRequestsFromMapFunc(r.storesByIndex(storeProcessorIndex)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// By name, not owner: a user's same-named policy going away must bring the store back too.
-		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(storeOfNetworkPolicy)).
+		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNetworkPolicy)).
 		Complete(r)
 }
 
@@ -225,12 +225,25 @@ func (r *StoreReconciler) storesHoldingEvictions(_ context.Context, obj client.O
 	return out
 }
 
-func storeOfNetworkPolicy(_ context.Context, obj client.Object) []reconcile.Request {
-	name, ok := strings.CutPrefix(obj.GetName(), "residency-")
-	if !ok {
-		return nil
+// storesOfNetworkPolicy maps a NetworkPolicy to the stores of its namespace that restrict egress:
+// their own policy (by name, so that a person's same-named policy going away brings the store
+// back too), and any other, which may widen what theirs allows.
+func (r *StoreReconciler) storesOfNetworkPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	if name, ok := strings.CutPrefix(obj.GetName(), "residency-"); ok {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+	var stores v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &stores, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the stores of a NetworkPolicy's namespace", "networkPolicy", obj.GetName())
+		return out
+	}
+	for i := range stores.Items {
+		if s := &stores.Items[i]; s.Spec.Egress == v1alpha1.EgressRestrict && "residency-"+s.Name != obj.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(s)})
+		}
+	}
+	return out
 }
 
 func storesOfException(_ context.Context, obj client.Object) []reconcile.Request {

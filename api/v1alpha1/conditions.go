@@ -94,6 +94,8 @@ const (
 	ReasonNetworkPolicyApplied = "NetworkPolicyApplied"
 	// ReasonNetworkPolicyConflict: a NetworkPolicy the operator does not own has the name it needs.
 	ReasonNetworkPolicyConflict = "NetworkPolicyConflict"
+	// ReasonEgressWidened: another NetworkPolicy selects governed pods and allows them egress.
+	ReasonEgressWidened = "EgressWidened"
 	// ReasonNotYetActive: an exception's start time is in the future.
 	ReasonNotYetActive = "NotYetActive"
 	// ReasonWithinWindow: an exception applies now.

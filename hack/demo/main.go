@@ -26,12 +26,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -247,6 +250,10 @@ func run() error {
 	}
 	fmt.Println(kubectl("get", "pds", "-A"))
 
+	if err := exceptionStep(ctx, cluster.Config, scheme, kubectl); err != nil {
+		return err
+	}
+
 	outside, total, err := outsidePermitted(ctx, c)
 	if err != nil {
 		return err
@@ -266,6 +273,61 @@ func run() error {
 }
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+
+// exceptionStep shows an exception as a request: recorded with who asked, refused to its own
+// requester, Active once someone else approves it.
+func exceptionStep(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, kubectl func(...string) string) error {
+	step("A ResidencyException is a request: alice asks for one, cannot approve it herself, and the DPO approves it")
+	as := func(user string) (client.Client, error) {
+		c := rest.CopyConfig(cfg)
+		// Both are cluster admins here: the webhook, not RBAC, refuses alice's own approval.
+		c.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:masters", "system:authenticated"}}
+		return client.New(c, client.Options{Scheme: scheme})
+	}
+	alice, err := as("alice@example.com")
+	if err != nil {
+		return err
+	}
+	dpo, err := as("dpo@example.com")
+	if err != nil {
+		return err
+	}
+	ex := &v1alpha1.ResidencyException{ObjectMeta: metav1.ObjectMeta{Name: "legal-hold-2026-117", Namespace: ns},
+		Spec: v1alpha1.ResidencyExceptionSpec{
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"job-name": "legal-hold-export"}},
+			Stores:   []v1alpha1.ObjectName{"customer-db"}, Reason: v1alpha1.LegalProcess,
+			Justification: "Subpoena 2026-117 requires production of one customer's records by US counsel.",
+			ApprovedBy:    "ciso@example.com", // a note: it approves nothing
+			ExpiresAt:     metav1.NewTime(time.Now().Add(14 * 24 * time.Hour).Truncate(time.Second)),
+		}}
+	if err := alice.Create(ctx, ex); err != nil {
+		return err
+	}
+	fmt.Printf("  alice applied it (approvedBy: ciso@example.com); the webhook recorded requester %s; it exempts nothing yet\n", ex.Spec.Requester.Username)
+	decide := func(c client.Client) error {
+		return c.Status().Patch(ctx, ex, client.RawPatch(types.MergePatchType, []byte(`{"status":{"approval":{"decision":"Approved"}}}`)))
+	}
+	err = decide(alice)
+	if err == nil {
+		return errors.New("alice approved her own exception")
+	}
+	fmt.Printf("  kubectl residency approve exception/%s -n %s   (as alice)\n    refused: %s\n", ex.Name, ns, err)
+	if err := decide(dpo); err != nil {
+		return fmt.Errorf("the DPO's approval: %w", err)
+	}
+	fmt.Printf("  kubectl residency approve exception/%s -n %s   (as dpo@example.com)\n    approved by %s at generation %d\n", ex.Name, ns, ex.Status.Approval.User, ex.Status.Approval.Generation)
+	if err := waitFor(ctx, "the exception to be Active", func() (bool, error) {
+		var got v1alpha1.ResidencyException
+		if err := dpo.Get(ctx, client.ObjectKeyFromObject(ex), &got); err != nil {
+			return false, err
+		}
+		return meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ActiveCondition), nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "rex", "-n", ns, "-o", "wide"))
+	return nil
+}
 
 func stores() []*v1alpha1.PersonalDataStore {
 	return []*v1alpha1.PersonalDataStore{

@@ -244,7 +244,15 @@ var _ = Describe("helm install, the manager as installed, helm upgrade and unins
 		Expect(patch(pod.DeepCopy(), `{"metadata":{"annotations":{"dataresidency.io/observed-region":"eu-central-1"}}}`)).To(Succeed())
 		Expect(patch(node.DeepCopy(), `{"metadata":{"labels":{"jurisdiction.dataresidency.node-restriction.kubernetes.io/guard-test":"true"}}}`)).To(Succeed())
 		Expect(patch(ns.DeepCopy(), `{"metadata":{"labels":{"dataresidency.io/governed":"true"}}}`)).To(Succeed())
-		By("people are not limited by it")
+		By("nobody else writes the operator's evidence annotations")
+		denied(k8sClient.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType,
+			[]byte(`{"metadata":{"annotations":{"dataresidency.io/observed-region":"us-east-1"}}}`))), "only residency-operator writes the dataresidency.io/observed-* annotations")
+		forged := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "forged", Namespace: ns.Name,
+			Annotations: map[string]string{v1alpha1.ObservedRegionAnnotation: "eu-central-1", v1alpha1.ObservedAtAnnotation: "2026-01-01T00:00:00Z"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+		denied(k8sClient.Create(ctx, forged), "only residency-operator writes the dataresidency.io/observed-* annotations")
+
+		By("people are not otherwise limited by it")
 		Expect(k8sClient.Patch(ctx, node.DeepCopy(), client.RawPatch(types.StrategicMergePatchType,
 			[]byte(`{"metadata":{"labels":{"jurisdiction.dataresidency.node-restriction.kubernetes.io/guard-test":null,"team":"payments"}}}`)))).To(Succeed())
 	})

@@ -52,13 +52,9 @@ func (a *app) runDecide(ctx context.Context, ref, verb string, decision v1alpha1
 	if len(o.message) > 1024 {
 		return usageError("--message is %d characters; at most 1024", len(o.message))
 	}
-	ns, err := a.contextNamespace()
+	ns, c, err := a.namespacedClient()
 	if err != nil {
-		return usageError("%v", err)
-	}
-	c, err := a.deps.client()
-	if err != nil {
-		return requestError(err)
+		return err
 	}
 	ex := &v1alpha1.ResidencyException{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, ex); err != nil {

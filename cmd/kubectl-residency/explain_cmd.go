@@ -52,13 +52,9 @@ func (a *app) runExplain(ctx context.Context, o *explainOptions, arg string) err
 	if err != nil {
 		return err
 	}
-	ns, err := a.contextNamespace()
+	ns, c, err := a.namespacedClient()
 	if err != nil {
-		return usageError("%v", err)
-	}
-	c, err := a.deps.client()
-	if err != nil {
-		return requestError(err)
+		return err
 	}
 	ex, err := explainPod(ctx, c, ns, name, a.deps.now())
 	if err != nil {

@@ -80,6 +80,20 @@ func (a *app) namespaceFlag() string {
 	return *a.flags.Namespace
 }
 
+// namespacedClient returns the namespace a command about one object acts in (contextNamespace)
+// and the cluster client, with the errors already mapped to exit codes.
+func (a *app) namespacedClient() (string, client.Client, error) {
+	ns, err := a.contextNamespace()
+	if err != nil {
+		return "", nil, usageError("%v", err)
+	}
+	c, err := a.deps.client()
+	if err != nil {
+		return "", nil, requestError(err)
+	}
+	return ns, c, nil
+}
+
 // contextNamespace returns -n, else the namespace of the kubeconfig context, else "default".
 func (a *app) contextNamespace() (string, error) {
 	if ns := a.namespaceFlag(); ns != "" {

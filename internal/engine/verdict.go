@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/catalog"
@@ -56,6 +58,9 @@ const (
 	// ExemptedByRelabel: a label change would make an exception lift a store that constrains an
 	// existing pod.
 	ExemptedByRelabel Reason = "ExemptedByRelabel"
+	// MountsGovernedClaim: a pod mounts a claim a store governs without the labels that make the
+	// store place it.
+	MountsGovernedClaim Reason = "MountsGovernedClaim"
 )
 
 // Severity says whether a finding is a breach (denied in Enforce mode, a violation in the audit)
@@ -234,6 +239,42 @@ func DecideRelabel(p *Policies, old map[string]string, pod *PodFacts, c *Context
 		*mode.into = append(*mode.into, found...)
 	}
 	return v, nil
+}
+
+// DecideMounts is the one decision about a pod that mounts claims: a store that governs a claim
+// governs every pod that mounts it, labelled or not (a copy made with kubectl debug --copy-to keeps
+// the volumes and drops the labels). Admission places pods by their labels, so a pod that mounts a
+// claim of an Enforce or Warn store its labels do not select is refused (Enforce) or warned about
+// (Warn) rather than admitted unplaced; exceptions lift stores for it by its labels, as for any pod.
+// claimStores maps each mounted claim to the stores whose volumeSelector selects it.
+func DecideMounts(p *Policies, podLabels map[string]string, claimStores map[string][]*v1alpha1.PersonalDataStore) *Verdict {
+	var also []*v1alpha1.PersonalDataStore
+	for _, stores := range claimStores {
+		also = append(also, stores...)
+	}
+	v := &Verdict{Governance: Govern(p, Workload, podLabels, also...)}
+	byLabels := Matching(p, Workload, podLabels)
+	for _, mode := range []struct {
+		stores []*v1alpha1.PersonalDataStore
+		into   *[]Finding
+	}{{v.Enforce, &v.Denied}, {v.Warn, &v.Warned}} {
+		for _, s := range mode.stores {
+			if slices.Contains(byLabels, s) {
+				continue
+			}
+			var claims []string
+			for claim, stores := range claimStores {
+				if slices.Contains(stores, s) {
+					claims = append(claims, claim)
+				}
+			}
+			slices.Sort(claims)
+			*mode.into = append(*mode.into, Finding{Reason: MountsGovernedClaim, Severity: Breach, Field: "spec.volumes", Subject: strings.Join(claims, ","), Message: fmt.Sprintf(
+				"the pod mounts PersistentVolumeClaim %s, which store %q governs, but its labels are not selected by the store's workloadSelector, so admission would not keep it in %v. "+
+					"Fix: give the pod (its template) the labels %s selects, or do not mount the claim", strings.Join(claims, ", "), s.Name, Names(s.Spec.AllowedJurisdictions), metav1.FormatLabelSelector(&s.Spec.WorkloadSelector))})
+		}
+	}
+	return v
 }
 
 // ClaimFacts are the facts about a PersistentVolumeClaim that residency reads.

@@ -27,28 +27,40 @@ import (
 // of a decision): the policies share the cache's objects, so nothing that reads them may change
 // them. selected is false when no store selects the object: nothing else was read.
 func loadPolicies(ctx context.Context, r client.Reader, namespace string, which engine.SelectorKind, objLabels map[string]string, now time.Time) (pol *engine.Policies, selected bool, err error) {
-	var stores v1alpha1.PersonalDataStoreList
-	if err := r.List(ctx, &stores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, false, fmt.Errorf("listing PersonalDataStores: %w", err)
-	}
-	pol = &engine.Policies{Now: now, Select: admissionSelectors.selects}
-	for i := range stores.Items {
-		pol.Stores = append(pol.Stores, &stores.Items[i])
+	if pol, err = loadStores(ctx, r, namespace, now); err != nil {
+		return nil, false, err
 	}
 	if len(engine.Matching(pol, which, objLabels)) == 0 {
 		return pol, false, nil
 	}
+	return pol, true, loadTheRest(ctx, r, namespace, pol)
+}
 
+// loadStores reads the stores of namespace, without deep copies (see loadPolicies).
+func loadStores(ctx context.Context, r client.Reader, namespace string, now time.Time) (*engine.Policies, error) {
+	var stores v1alpha1.PersonalDataStoreList
+	if err := r.List(ctx, &stores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing PersonalDataStores: %w", err)
+	}
+	pol := &engine.Policies{Now: now, Select: admissionSelectors.selects}
+	for i := range stores.Items {
+		pol.Stores = append(pol.Stores, &stores.Items[i])
+	}
+	return pol, nil
+}
+
+// loadTheRest adds the namespace's exceptions and the Jurisdictions to policies of its stores.
+func loadTheRest(ctx context.Context, r client.Reader, namespace string, pol *engine.Policies) error {
 	var exceptions v1alpha1.ResidencyExceptionList
 	if err := r.List(ctx, &exceptions, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, false, fmt.Errorf("listing ResidencyExceptions: %w", err)
+		return fmt.Errorf("listing ResidencyExceptions: %w", err)
 	}
 	for i := range exceptions.Items {
 		pol.Exceptions = append(pol.Exceptions, &exceptions.Items[i])
 	}
 	var jurs v1alpha1.JurisdictionList
 	if err := r.List(ctx, &jurs, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, false, fmt.Errorf("listing Jurisdictions: %w", err)
+		return fmt.Errorf("listing Jurisdictions: %w", err)
 	}
 	pol.Jurisdictions = make(map[string]*v1alpha1.JurisdictionSpec, len(jurs.Items))
 	for i := range jurs.Items {
@@ -56,7 +68,7 @@ func loadPolicies(ctx context.Context, r client.Reader, namespace string, which 
 			pol.Jurisdictions[jurs.Items[i].Name] = &jurs.Items[i].Spec
 		}
 	}
-	return pol, true, nil
+	return nil
 }
 
 // admissionContext returns what an admission decision knows: the cache, the compiled Jurisdictions

@@ -49,6 +49,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	server.Register("/validate--v1-pod", &podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, Providers: providers}})
 	server.Register("/validate--v1-pod-placement-conflicts",
 		&podReviewHandler{residency: &PodResidency{Reader: reader, Now: time.Now, ConflictsOnly: true, Providers: providers}})
+	server.Register("/validate--v1-pod-volumes", admission.WithValidator[*corev1.Pod](mgr.GetScheme(),
+		&PodVolumes{Reader: reader, Now: time.Now}))
 	server.Register("/validate--v1-pod-updates", admission.WithValidator[*corev1.Pod](mgr.GetScheme(),
 		&PodRelabel{Reader: reader, Now: time.Now, Providers: providers}))
 	server.Register("/validate-dataresidency-io-v1alpha1-personaldatastore", &webhook.Admission{Handler: &StoreTrail{

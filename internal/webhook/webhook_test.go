@@ -257,6 +257,31 @@ var _ = Describe("Residency webhooks", Ordered, func() {
 			Expect(k8sClient.Create(ctx, claim("data-c", "immediate-eu", ""))).To(Succeed())
 			Expect(k8sClient.Create(ctx, claim("data-d", "wait", ""))).To(Succeed())
 		})
+		// Governance by data: the claim's store governs whoever mounts it, labelled or not (a
+		// kubectl debug --copy-to copy keeps the volumes and drops the labels).
+		It("refuses a pod without the store's labels that mounts a claim the store governs", func() {
+			Eventually(func() error {
+				return k8sClient.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "data-d"}, &corev1.PersistentVolumeClaim{})
+			}).Should(Succeed())
+			mounting := func(name string, labels map[string]string, claims ...string) *corev1.Pod {
+				p := pod("shop", name, labels)
+				for _, c := range claims {
+					p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: c,
+						VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c}}})
+				}
+				return p
+			}
+			Eventually(func() error {
+				return k8sClient.Create(ctx, mounting("debug-copy", map[string]string{"debug": "true"}, "data-d"), client.DryRunAll)
+			}).Should(HaveOccurred(), "the claim is in the webhook's cache")
+			expectForbidden(k8sClient.Create(ctx, mounting("debug-copy", map[string]string{"debug": "true"}, "data-d")),
+				"spec.volumes", "PersistentVolumeClaim data-d", `store "customer-db" governs`, "Fix: give the pod (its template) the labels app=db selects")
+
+			placed := mounting("db-with-claim", map[string]string{"app": "db"}, "data-d")
+			Expect(k8sClient.Create(ctx, placed)).To(Succeed(), "the store's labels place it")
+			Expect(requiredTerms(placed)).To(Equal([]corev1.NodeSelectorTerm{jurisdictionTerm("eu")}))
+			Expect(k8sClient.Create(ctx, mounting("scratch-user", map[string]string{"app": "cache"}, "scratch"))).To(Succeed(), "an ungoverned or missing claim changes nothing")
+		})
 		It("locates a region two clouds share through the StorageClass's provisioner", func() {
 			Expect(k8sClient.Create(ctx, claim("data-aws", "aws-regional", ""))).To(Succeed(), "AWS eu-west-1 is Ireland")
 			expectForbidden(k8sClient.Create(ctx, claim("data-alibaba", "alibaba-london", "")), "region eu-west-1", "country GB")

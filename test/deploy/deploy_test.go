@@ -489,6 +489,7 @@ var _ = Describe("the webhook configurations", func() {
 				"unplaceable.pods.dataresidency.io":                 "names-a-location",
 				"residency.persistentvolumeclaims.dataresidency.io": "creation-or-governance-change",
 				"updates.pods.dataresidency.io":                     "labels-change",
+				"volumes.pods.dataresidency.io":                     "mounts-a-claim",
 			} {
 				i := slices.IndexFunc(in.validating().Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == name })
 				Expect(i).To(BeNumerically(">=", 0), "%s: webhook %s is installed", v.name, name)

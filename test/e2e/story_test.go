@@ -283,6 +283,14 @@ var _ = Describe("The residency story: audit, eviction and failure paths", Order
 		Expect(err).To(HaveOccurred(), "a pinned governed pod must not be admitted unchecked")
 		Expect(apierrors.IsInternalError(err) || strings.Contains(err.Error(), "failed calling webhook")).To(BeTrue(), "%v", err)
 
+		By("failing closed for a pod that mounts a claim, whose store only the webhook can look up")
+		withClaim := pod(storyNS, "down")
+		withClaim.Spec.Volumes = []corev1.Volume{{Name: "data",
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-0"}}}}
+		err = k8sClient.Create(ctx, withClaim)
+		Expect(err).To(HaveOccurred(), "a pod that may mount governed data must not be admitted unchecked")
+		Expect(err.Error()).To(ContainSubstring("volumes.pods.dataresidency.io"))
+
 		By("never blocking kube-system or an ungoverned namespace")
 		Expect(k8sClient.Create(ctx, pod("kube-system", "web"))).To(Succeed())
 		ungoverned := "story-ungoverned"

@@ -53,23 +53,30 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		return nil, fmt.Errorf("listing governed pods: %w", err)
 	}
 	claims := map[string]bool{}
-	for i := range pods.Items {
-		pod := &pods.Items[i]
-		if !pod.DeletionTimestamp.IsZero() || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-			continue
+	audited := map[string]bool{}
+	auditPod := func(pod *corev1.Pod, mounted ...*v1alpha1.PersonalDataStore) error {
+		if audited[pod.Name] || !pod.DeletionTimestamp.IsZero() || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			return nil
 		}
+		audited[pod.Name] = true
 		res.governedPods++
 		for _, claim := range podClaimNames(pod) {
 			claims[claim] = true
 		}
 		facts := engine.FactsOf(pod.Labels, &pod.Spec)
-		v, err := engine.DecidePod(pol, &facts, decision)
+		v, err := engine.DecidePod(pol, &facts, decision, mounted...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res.record(v, "Pod", pod)
 		if note := engine.HostPathNote(&pod.Spec); note != "" {
 			res.hostPathPods = append(res.hostPathPods, fmt.Sprintf("pod %s: %s", pod.Name, note))
+		}
+		return nil
+	}
+	for i := range pods.Items {
+		if err := auditPod(&pods.Items[i]); err != nil {
+			return nil, err
 		}
 	}
 
@@ -77,6 +84,18 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		var pvcs corev1.PersistentVolumeClaimList
 		if err := r.List(ctx, &pvcs, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: volSelector}); err != nil {
 			return nil, fmt.Errorf("listing governed claims: %w", err)
+		}
+		// A pod that mounts a claim the store governs is the store's, labelled or not.
+		for i := range pvcs.Items {
+			var mounting corev1.PodList
+			if err := r.List(ctx, &mounting, client.InNamespace(store.Namespace), client.MatchingFields{podClaimIndex: pvcs.Items[i].Name}, client.UnsafeDisableDeepCopy); err != nil {
+				return nil, fmt.Errorf("listing pods of claim %s: %w", pvcs.Items[i].Name, err)
+			}
+			for j := range mounting.Items {
+				if err := auditPod(&mounting.Items[j], store); err != nil {
+					return nil, err
+				}
+			}
 		}
 		for i := range pvcs.Items {
 			claims[pvcs.Items[i].Name] = true

@@ -207,6 +207,28 @@ var _ = Describe("PersonalDataStore audit", Ordered, func() {
 			ContainSubstring("pod spool-fra: it mounts hostPath spool (/var/spool/app)")))
 	})
 
+	It("audits a pod that mounts a governed claim, whatever its labels", func() {
+		newStore("ledger", v1alpha1.Audit, time.Hour, "ledger", "audit-eu")
+		Expect(k8sClient.Create(ctx, &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "ledger-data", Namespace: ns, Labels: map[string]string{"app": "ledger"}},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: new(string),
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		})).To(Succeed())
+		// A kubectl debug --copy-to copy: the volumes kept, the labels dropped, on a US node.
+		copied := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ledger-copy", Namespace: ns, Labels: map[string]string{"debug": "true"}},
+			Spec: corev1.PodSpec{NodeName: "audit-iad", Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
+				Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "ledger-data"}}}}}}
+		Expect(k8sClient.Create(ctx, copied)).To(Succeed())
+		Eventually(func(g Gomega) {
+			st := storeStatus("ledger")(g)
+			g.Expect(st.GovernedPods).To(BeEquivalentTo(1))
+			g.Expect(st.Violations).To(ContainElement(And(
+				HaveField("Object.Name", "ledger-copy"), HaveField("Reason", v1alpha1.NodeNotPermitted), HaveField("Node", "audit-iad"))))
+		}).Should(Succeed())
+	})
+
 	It("reports a bound volume in the wrong region, and one of unknown location", func() {
 		pv := func(name, region string) *corev1.PersistentVolume {
 			v := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{

@@ -150,9 +150,21 @@ func requests(set map[reconcile.Request]bool) []reconcile.Request {
 	return out
 }
 
+// storesOfPod maps a pod to the stores that select it, and to those that govern a claim it mounts
+// (they govern the pod too).
 func (r *StoreReconciler) storesOfPod(ctx context.Context, obj client.Object) []reconcile.Request {
 	set := map[reconcile.Request]bool{}
-	newStoreSelectorCache(ctx, r).matching(obj.GetNamespace(), obj.GetLabels(), engine.Workload, set)
+	cache := newStoreSelectorCache(ctx, r)
+	cache.matching(obj.GetNamespace(), obj.GetLabels(), engine.Workload, set)
+	if pod, ok := obj.(*corev1.Pod); ok {
+		for _, name := range podClaimNames(pod) {
+			claim := &corev1.PersistentVolumeClaim{}
+			if err := r.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, claim); err != nil {
+				continue // not there yet: the claim's own event brings its stores
+			}
+			cache.matching(pod.Namespace, claim.Labels, engine.Volume, set)
+		}
+	}
 	return requests(set)
 }
 

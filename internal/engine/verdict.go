@@ -178,9 +178,11 @@ func PlacePod(p *Policies, labels map[string]string) *Verdict {
 }
 
 // DecidePod is the one decision about a pod: which stores govern it, what is permitted, and what
-// is wrong, by mode. An error means a lookup failed: nothing can be decided.
-func DecidePod(p *Policies, pod *PodFacts, c *Context) (*Verdict, error) {
-	v := PlacePod(p, pod.Labels)
+// is wrong, by mode. mountedStores are the stores of claims it mounts (DecideMounts): they govern it
+// whatever its labels. An error means a lookup failed: nothing can be decided.
+func DecidePod(p *Policies, pod *PodFacts, c *Context, mountedStores ...*v1alpha1.PersonalDataStore) (*Verdict, error) {
+	v := &Verdict{Governance: Govern(p, Workload, pod.Labels, mountedStores...)}
+	v.permit(p)
 	err := v.byMode(p, func(stores []*v1alpha1.PersonalDataStore) ([]Finding, error) {
 		return podFindings(p, pod, c, stores)
 	})

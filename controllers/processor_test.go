@@ -166,10 +166,14 @@ var _ = Describe("Processors and egress", Ordered, func() {
 			g.Expect(cond).NotTo(BeNil())
 			return cond
 		}
-		By("a deny-all egress policy widens nothing")
+		By("a deny-all egress policy, or one allowing only what ours allows, widens nothing")
 		denyAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-all-egress", Namespace: ns},
 			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
 		Expect(k8sClient.Create(ctx, denyAll)).To(Succeed())
+		dnsOnly := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "dns-only", Namespace: ns},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress: dnsAndNamespace[:1]}}
+		Expect(k8sClient.Create(ctx, dnsOnly)).To(Succeed())
 		Consistently(func(g Gomega) { g.Expect(restricted(g).Status).To(Equal(metav1.ConditionTrue)) }).WithTimeout(2 * time.Second).Should(Succeed())
 
 		allowAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all-egress", Namespace: ns},
@@ -191,6 +195,7 @@ var _ = Describe("Processors and egress", Ordered, func() {
 		Eventually(func(g Gomega) { g.Expect(restricted(g).Status).To(Equal(metav1.ConditionTrue)) }).Should(Succeed())
 		Expect(k8sClient.Delete(ctx, allowAll)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, denyAll)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, dnsOnly)).To(Succeed())
 	})
 
 	It("removes its policy when egress returns to Unrestricted", func() {

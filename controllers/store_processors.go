@@ -111,42 +111,51 @@ func desiredNetworkPolicy(store *v1alpha1.PersonalDataStore, permitted []*v1alph
 // another policy that lets governed pods reach more (NetworkPolicies add up: ours cannot hold then).
 func (r *StoreReconciler) reconcileEgress(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (reason, conflict string, err error) {
 	reason = v1alpha1.ReasonNetworkPolicyConflict
-	conflict, err = r.ownEgressPolicy(ctx, store, permitted)
+	desired := desiredNetworkPolicy(store, permitted, r.DNS)
+	conflict, err = r.ownEgressPolicy(ctx, store, desired)
 	if err != nil || conflict != "" || store.Spec.Egress != v1alpha1.EgressRestrict {
 		return reason, conflict, err
 	}
-	widened, err := r.egressWidenedBy(ctx, store)
+	widened, err := r.egressWidenedBy(ctx, store, desired.Egress)
 	return v1alpha1.ReasonEgressWidened, widened, err
 }
 
-// egressWidenedBy names another NetworkPolicy of the namespace that selects a governed pod and
-// allows it some egress: what ours forbids, that one then allows. A policy with no egress rules
-// (a deny-all) widens nothing.
-func (r *StoreReconciler) egressWidenedBy(ctx context.Context, store *v1alpha1.PersonalDataStore) (string, error) {
+// egressWidenedBy names another NetworkPolicy of the namespace that selects a governed pod and has
+// an egress rule that ours does not: what ours forbids, that one then allows. A policy with no
+// egress rules (a deny-all), or only rules ours has too, widens nothing. It reads the namespace's
+// policies and the store's pods from the cache, once each.
+func (r *StoreReconciler) egressWidenedBy(ctx context.Context, store *v1alpha1.PersonalDataStore, ours []networkingv1.NetworkPolicyEgressRule) (string, error) {
 	var policies networkingv1.NetworkPolicyList
 	if err := r.List(ctx, &policies, client.InNamespace(store.Namespace)); err != nil {
 		return "", fmt.Errorf("listing NetworkPolicies: %w", err)
 	}
-	governed, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
-	if !ok {
-		return "", nil
-	}
+	var widening []*networkingv1.NetworkPolicy
 	for i := range policies.Items {
 		np := &policies.Items[i]
-		if metav1.IsControlledBy(np, store) || len(np.Spec.Egress) == 0 ||
-			(len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)) {
-			continue
+		if metav1.IsControlledBy(np, store) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			continue // the API server fills in policyTypes: Egress whenever there are egress rules
 		}
+		if slices.ContainsFunc(np.Spec.Egress, func(rule networkingv1.NetworkPolicyEgressRule) bool {
+			return !slices.ContainsFunc(ours, func(own networkingv1.NetworkPolicyEgressRule) bool { return equality.Semantic.DeepEqual(rule, own) })
+		}) {
+			widening = append(widening, np)
+		}
+	}
+	governed, ok := engine.SelectorFor(&store.Spec.WorkloadSelector)
+	if len(widening) == 0 || !ok {
+		return "", nil
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: governed}, client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("listing governed pods: %w", err)
+	}
+	for _, np := range widening {
 		selects, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 		if err != nil {
 			continue // the API server refuses such selectors
 		}
-		var pods corev1.PodList
-		if err := r.List(ctx, &pods, client.InNamespace(store.Namespace), client.MatchingLabelsSelector{Selector: selects}, client.UnsafeDisableDeepCopy); err != nil {
-			return "", fmt.Errorf("listing pods of NetworkPolicy %s: %w", np.Name, err)
-		}
 		for j := range pods.Items {
-			if governed.Matches(labels.Set(pods.Items[j].Labels)) {
+			if selects.Matches(labels.Set(pods.Items[j].Labels)) {
 				return fmt.Sprintf("NetworkPolicy %s also selects governed pod %s and allows it egress that %s does not (NetworkPolicies add up), so egress is not restricted: exclude the store's pods from its podSelector, or remove its egress rules",
 					np.Name, pods.Items[j].Name, networkPolicyName(store)), nil
 			}
@@ -156,7 +165,7 @@ func (r *StoreReconciler) egressWidenedBy(ctx context.Context, store *v1alpha1.P
 }
 
 // ownEgressPolicy creates, updates or deletes the store's own NetworkPolicy.
-func (r *StoreReconciler) ownEgressPolicy(ctx context.Context, store *v1alpha1.PersonalDataStore, permitted []*v1alpha1.DataProcessor) (conflict string, err error) {
+func (r *StoreReconciler) ownEgressPolicy(ctx context.Context, store *v1alpha1.PersonalDataStore, spec networkingv1.NetworkPolicySpec) (conflict string, err error) {
 	existing := &networkingv1.NetworkPolicy{}
 	key := client.ObjectKey{Namespace: store.Namespace, Name: networkPolicyName(store)}
 	getErr := r.Get(ctx, key, existing)
@@ -177,7 +186,6 @@ func (r *StoreReconciler) ownEgressPolicy(ctx context.Context, store *v1alpha1.P
 	if found && !owned {
 		return fmt.Sprintf("NetworkPolicy %s already exists and is not owned by this store; it was left alone, so egress is not restricted: rename or delete it", key.Name), nil
 	}
-	spec := desiredNetworkPolicy(store, permitted, r.DNS)
 	if owned {
 		if equality.Semantic.DeepEqual(existing.Spec, spec) {
 			return "", nil

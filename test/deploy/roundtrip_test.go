@@ -240,6 +240,20 @@ var _ = Describe("helm install, the manager as installed, helm upgrade and unins
 		By("a namespace's Pod Security label")
 		denied(patch(ns.DeepCopy(), `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`), "residency-operator may change only its own labels")
 
+		By("releasing its own placement gate, and placing the pod it held, passes; another gate is not its to remove")
+		gated := func(name, gate string) *corev1.Pod {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name},
+				Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: gate}},
+					Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			return p
+		}
+		release := `[{"op":"replace","path":"/spec/schedulingGates","value":[]},` +
+			`{"op":"add","path":"/spec/affinity","value":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"jurisdiction.dataresidency.node-restriction.kubernetes.io/eu","operator":"In","values":["true"]}]}]}}}}]`
+		Expect(asManager.Patch(ctx, gated("held", v1alpha1.PlacementGate), client.RawPatch(types.JSONPatchType, []byte(release)))).To(Succeed())
+		denied(asManager.Patch(ctx, gated("held-by-another", "example.com/quota"), client.RawPatch(types.JSONPatchType, []byte(release))),
+			"may change a pod's spec only to release its own placement gate")
+
 		By("its own keys pass")
 		Expect(patch(pod.DeepCopy(), `{"metadata":{"annotations":{"dataresidency.io/observed-region":"eu-central-1"}}}`)).To(Succeed())
 		Expect(patch(node.DeepCopy(), `{"metadata":{"labels":{"jurisdiction.dataresidency.node-restriction.kubernetes.io/guard-test":"true"}}}`)).To(Succeed())

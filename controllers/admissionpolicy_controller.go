@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -32,10 +33,11 @@ import (
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
-// AdmissionPolicyReconciler keeps, for each namespace with a store, the admission policies
-// compiled from its stores, exceptions and the Jurisdictions (internal/admissionpolicy), so that
-// kube-apiserver places and checks its pods itself. It recompiles on every change of those, when
-// an exception starts or expires, and when someone edits or deletes a compiled object.
+// AdmissionPolicyReconciler keeps, for each namespace with a store, the AdmissionPlan compiled from
+// its stores, exceptions and the Jurisdictions (internal/admissionpolicy), and the cluster-wide
+// policies that apply every plan, so that kube-apiserver places and checks pods itself. It
+// recompiles on every change of those, when an exception starts or expires, and when someone
+// edits or deletes a compiled object.
 type AdmissionPolicyReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
@@ -44,18 +46,22 @@ type AdmissionPolicyReconciler struct {
 	Enabled bool
 	// Excluded namespaces never get policies: kube-system and the operator's own.
 	Excluded []string
+
+	// planWritten is when this process last wrote each namespace's plan (time.Time by name).
+	planWritten sync.Map
 }
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings;validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=dataresidency.io,resources=admissionplans,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=namespaces;pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=dataresidency.io,resources=personaldatastores;residencyexceptions;jurisdictions,verbs=get;list;watch
 
-// Reconcile compiles the policies of one namespace (the request's name) and makes the cluster's
-// compiled objects for it exactly those.
+// Reconcile compiles the plan of one namespace (the request's name) and makes the cluster's plan
+// for it exactly that; the request without a name keeps the cluster-wide policies.
 func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	if req.Name == "" {
-		return ctrl.Result{}, r.ensureGate(ctx)
+		return ctrl.Result{}, r.ensureClusterPolicies(ctx)
 	}
 	namespace := req.Name
 	ns := &corev1.Namespace{}
@@ -64,7 +70,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	} else if err != nil {
 		return ctrl.Result{}, fmt.Errorf("getting namespace: %w", err)
 	}
-	compiled, pol, err := r.compile(ctx, ns)
+	plan, recompile, pol, err := r.compile(ctx, ns)
 	if errors.Is(err, admissionpolicy.ErrTooManySelections) {
 		// Keep what was compiled before: removing it would leave the namespace's pods unplaced.
 		r.Recorder.Eventf(ns, nil, corev1.EventTypeWarning, EventAdmissionNotCompiled, "Compile", "%v", err)
@@ -73,35 +79,48 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var want []client.Object
-	if compiled != nil {
-		want = compiled.Objects()
+	var result ctrl.Result
+	if !recompile.IsZero() {
+		result.RequeueAfter = recompile.Sub(r.Clock.Now())
 	}
-	settling := false
-	for _, obj := range want {
-		fresh, err := r.apply(ctx, obj)
+	if plan == nil {
+		// Out of force first, then gone: a namespace still marked without a plan refuses pods.
+		if ns != nil && ns.DeletionTimestamp.IsZero() {
+			if err := r.markCompiled(ctx, ns, false); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		stale := &v1alpha1.AdmissionPlan{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AdmissionPlanName, Namespace: namespace}}
+		if err := r.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("deleting the admission plan: %w", err)
+		}
+	} else {
+		written, err := r.apply(ctx, plan)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		settling = settling || fresh
-	}
-	if err := r.removeOthers(ctx, namespace, want); err != nil {
-		return ctrl.Result{}, err
-	}
-	var result ctrl.Result
-	if compiled != nil && !compiled.Recompile.IsZero() {
-		result.RequeueAfter = compiled.Recompile.Sub(r.Clock.Now())
+		if !written.IsZero() {
+			r.planWritten.Store(namespace, written)
+		}
+		// kube-apiserver reads plans through its informer: until it has had policySettle to read
+		// the last version, the namespace is not marked, which would put the plan in force and
+		// stop pods being gated. Once marked, a new version replaces one already in force.
+		if _, marked := ns.Labels[v1alpha1.PoliciesCompiledLabel]; !marked {
+			if at, ok := r.planWritten.Load(namespace); ok {
+				if left := policySettle - time.Since(at.(time.Time)); left > 0 {
+					return ctrl.Result{RequeueAfter: left}, nil
+				}
+			}
+			if left := policySettle - time.Since(plan.CreationTimestamp.Time); left > 0 {
+				return ctrl.Result{RequeueAfter: left}, nil
+			}
+		}
+		if err := r.markCompiled(ctx, ns, true); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if ns == nil || !ns.DeletionTimestamp.IsZero() {
 		return result, nil
-	}
-	if settling {
-		// The API server loads new policies asynchronously: wait before pods stop being gated.
-		return ctrl.Result{RequeueAfter: policySettle}, nil
-	}
-	inForce := r.Enabled && pol != nil
-	if err := r.markCompiled(ctx, ns, inForce); err != nil {
-		return ctrl.Result{}, err
 	}
 	// Gated pods wait for their stores while the namespace awaits them; they are released once
 	// the policies are in force, or when nothing gates any more (the label removed, webhook mode).
@@ -117,31 +136,32 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	return result, nil
 }
 
-// policySettle is how long a newly created compiled policy is given to be loaded by every API
-// server before the namespace's pods stop being gated.
+// policySettle is how long a newly created compiled object is given to be loaded by every API
+// server before it is relied on.
 const policySettle = 2 * time.Second
 
-// compile returns the namespace's compiled policies, nil when it should have none, and the
-// policies they were compiled from: nil when the namespace has no store (none are in force).
-func (r *AdmissionPolicyReconciler) compile(ctx context.Context, ns *corev1.Namespace) (*admissionpolicy.Compiled, *engine.Policies, error) {
+// compile returns the namespace's plan, nil when it should have none (no store, webhook mode),
+// when to compile it again, and the policies it was compiled from: nil when the namespace has no
+// store (none are in force).
+func (r *AdmissionPolicyReconciler) compile(ctx context.Context, ns *corev1.Namespace) (*v1alpha1.AdmissionPlan, time.Time, *engine.Policies, error) {
 	if ns == nil || !ns.DeletionTimestamp.IsZero() || slices.Contains(r.Excluded, ns.Name) {
-		return nil, nil, nil
+		return nil, time.Time{}, nil, nil
 	}
 	namespace := ns.Name
 	var stores v1alpha1.PersonalDataStoreList
 	if err := r.List(ctx, &stores, client.InNamespace(namespace)); err != nil {
-		return nil, nil, fmt.Errorf("listing stores: %w", err)
+		return nil, time.Time{}, nil, fmt.Errorf("listing stores: %w", err)
 	}
 	if len(stores.Items) == 0 {
-		return nil, nil, nil
+		return nil, time.Time{}, nil, nil
 	}
 	var exceptions v1alpha1.ResidencyExceptionList
 	if err := r.List(ctx, &exceptions, client.InNamespace(namespace)); err != nil {
-		return nil, nil, fmt.Errorf("listing exceptions: %w", err)
+		return nil, time.Time{}, nil, fmt.Errorf("listing exceptions: %w", err)
 	}
 	var jurisdictions v1alpha1.JurisdictionList
 	if err := r.List(ctx, &jurisdictions); err != nil {
-		return nil, nil, fmt.Errorf("listing jurisdictions: %w", err)
+		return nil, time.Time{}, nil, fmt.Errorf("listing jurisdictions: %w", err)
 	}
 	pol := &engine.Policies{Now: r.Clock.Now(), Jurisdictions: map[string]*v1alpha1.JurisdictionSpec{}}
 	for i := range stores.Items {
@@ -156,52 +176,79 @@ func (r *AdmissionPolicyReconciler) compile(ctx context.Context, ns *corev1.Name
 		}
 	}
 	if !r.Enabled {
-		return nil, pol, nil
+		return nil, time.Time{}, pol, nil
 	}
-	compiled, err := admissionpolicy.Compile(namespace, pol)
-	return compiled, pol, err
+	plan, recompile, err := admissionpolicy.Compile(namespace, pol)
+	return plan, recompile, pol, err
 }
 
-// apply creates obj or updates the existing object when its labels or spec differ. fresh is true
-// when it did, or when the object was created less than policySettle ago.
-func (r *AdmissionPolicyReconciler) apply(ctx context.Context, obj client.Object) (fresh bool, err error) {
+// apply creates obj or updates the existing object when its labels or spec differ, and returns
+// when it wrote it (zero when it did not). Real time, not r.Clock: it is how long the API server
+// has had to load the object. obj is left as stored, with its creation time.
+func (r *AdmissionPolicyReconciler) apply(ctx context.Context, obj client.Object) (written time.Time, err error) {
 	existing := obj.DeepCopyObject().(client.Object)
 	err = r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
 	if apierrors.IsNotFound(err) {
 		if err := r.Create(ctx, obj); err != nil {
-			return false, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+			return time.Time{}, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
-		return true, nil
+		return time.Now(), nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("getting %T %s: %w", obj, obj.GetName(), err)
+		return time.Time{}, fmt.Errorf("getting %T %s: %w", obj, obj.GetName(), err)
 	}
+	obj.SetCreationTimestamp(existing.GetCreationTimestamp())
 	if equality.Semantic.DeepEqual(specOf(existing), specOf(obj)) && equality.Semantic.DeepEqual(existing.GetLabels(), obj.GetLabels()) {
-		// Real time, not r.Clock: this is how long the API server has had to load the object.
-		return time.Since(existing.GetCreationTimestamp().Time) < policySettle, nil
+		return time.Time{}, nil
 	}
 	obj.SetResourceVersion(existing.GetResourceVersion())
 	if err := r.Update(ctx, obj); err != nil {
-		return false, fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
+		return time.Time{}, fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
 	}
-	return false, nil // an update changes policies already in force: nothing to wait for
+	return time.Now(), nil
 }
 
-// ensureGate keeps the cluster's placement gate policy (admissionpolicy.Gate), or removes it when
-// admission runs through the webhooks only.
-func (r *AdmissionPolicyReconciler) ensureGate(ctx context.Context) error {
+// clusterPolicies are the cluster-wide objects the operator keeps: the placement gate and the
+// policies that apply the namespaces' plans.
+func (r *AdmissionPolicyReconciler) clusterPolicies() []client.Object {
 	policy, binding := admissionpolicy.Gate(r.Excluded)
-	if !r.Enabled {
-		for _, obj := range []client.Object{binding, policy} {
+	return append([]client.Object{policy, binding}, admissionpolicy.Policies(r.Excluded)...)
+}
+
+// ensureClusterPolicies keeps the cluster-wide policies, or removes them when admission runs
+// through the webhooks only. It also removes compiled policies it no longer wants, such as the
+// per-namespace policies of earlier releases.
+func (r *AdmissionPolicyReconciler) ensureClusterPolicies(ctx context.Context) error {
+	var want []client.Object
+	if r.Enabled {
+		want = r.clusterPolicies()
+	}
+	for _, obj := range want {
+		if _, err := r.apply(ctx, obj); err != nil {
+			return err
+		}
+	}
+	wanted := map[string]bool{}
+	for _, obj := range want {
+		wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] = true
+	}
+	for _, newList := range compiledKinds {
+		list := newList()
+		if err := r.List(ctx, list, client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy}); err != nil {
+			return fmt.Errorf("listing compiled policies: %w", err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return fmt.Errorf("reading compiled policies: %w", err)
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			if wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] {
+				continue
+			}
 			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
 			}
-		}
-		return nil
-	}
-	for _, obj := range []client.Object{policy, binding} {
-		if _, err := r.apply(ctx, obj); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -307,6 +354,8 @@ func specOf(obj client.Object) any {
 		s := o.Spec.DeepCopy()
 		clearDefaults(s.MatchResources)
 		return s
+	case *v1alpha1.AdmissionPlan:
+		return &o.Spec
 	}
 	return obj
 }
@@ -322,8 +371,8 @@ func clearDefaults(m *admissionregistrationv1.MatchResources) {
 	}
 }
 
-// compiledKinds are the kinds the operator compiles into, validating before mutating so that
-// removing a namespace's policies never leaves a check without the mutation it checks.
+// compiledKinds are the kinds of the cluster-wide compiled policies, validating before mutating so
+// that removing policies never leaves a check without the mutation it checks.
 var compiledKinds = []func() client.ObjectList{
 	func() client.ObjectList { return &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{} },
 	func() client.ObjectList { return &admissionregistrationv1.ValidatingAdmissionPolicyList{} },
@@ -331,50 +380,12 @@ var compiledKinds = []func() client.ObjectList{
 	func() client.ObjectList { return &admissionregistrationv1.MutatingAdmissionPolicyList{} },
 }
 
-// removeOthers deletes the objects compiled for namespace that are not in want.
-func (r *AdmissionPolicyReconciler) removeOthers(ctx context.Context, namespace string, want []client.Object) error {
-	wanted := map[string]bool{}
-	for _, obj := range want {
-		wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] = true
-	}
-	for _, newList := range compiledKinds {
-		list := newList()
-		if err := r.List(ctx, list, client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy,
-			admissionpolicy.NamespaceLabel: namespace}); err != nil {
-			return fmt.Errorf("listing compiled policies: %w", err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return fmt.Errorf("reading compiled policies: %w", err)
-		}
-		objs := make([]client.Object, 0, len(items))
-		for _, item := range items {
-			objs = append(objs, item.(client.Object))
-		}
-		for _, obj := range objs {
-			if wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] {
-				continue
-			}
-			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
-			}
-		}
-	}
-	return nil
-}
-
-// SetupWithManager recompiles a namespace on changes of its stores and exceptions, of any
-// Jurisdiction (every namespace with a store), and of the objects compiled for it.
+// SetupWithManager recompiles a namespace on changes of its stores, exceptions and plan, and of
+// any Jurisdiction (every namespace with a store); it restores the cluster-wide policies when
+// someone edits or deletes them.
 func (r *AdmissionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: obj.GetNamespace()}}}
-	})
-	toCompiledFor := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-		ns := obj.GetLabels()[admissionpolicy.NamespaceLabel]
-		if ns == "" {
-			return nil
-		}
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: ns}}}
 	})
 	toGoverned := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		var stores v1alpha1.PersonalDataStoreList
@@ -391,17 +402,13 @@ func (r *AdmissionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return out
 	})
-	// Status updates (type checking) do not change the generation; edits and deletions do.
+	toCluster := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{}}
+	})
 	// Status updates (type checking) do not change the generation; edits and deletions do.
 	compiled := builder.WithPredicates(predicate.GenerationChangedPredicate{}, predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		return obj.GetLabels()[admissionpolicy.ManagedByLabel] == admissionpolicy.ManagedBy
 	}))
-	toGate := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-		if obj.GetName() != admissionpolicy.GateName {
-			return nil
-		}
-		return []reconcile.Request{{}}
-	})
 	gated := builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		pod, ok := obj.(*corev1.Pod)
 		return ok && slices.ContainsFunc(pod.Spec.SchedulingGates, func(g corev1.PodSchedulingGate) bool { return g.Name == v1alpha1.PlacementGate })
@@ -410,8 +417,8 @@ func (r *AdmissionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		// The gate must exist before any namespace awaits its policies, not after the first event.
 		return wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-			if err := r.ensureGate(ctx); err != nil {
-				log.FromContext(ctx).Error(err, "keeping the placement gate policy")
+			if err := r.ensureClusterPolicies(ctx); err != nil {
+				log.FromContext(ctx).Error(err, "keeping the cluster-wide admission policies")
 				return false, nil
 			}
 			return true, nil
@@ -424,13 +431,12 @@ func (r *AdmissionPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Namespace{}, &handler.EnqueueRequestForObject{}, labels).
 		Watches(&v1alpha1.PersonalDataStore{}, toNamespace).
 		Watches(&v1alpha1.ResidencyException{}, toNamespace).
+		Watches(&v1alpha1.AdmissionPlan{}, toNamespace, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Pod{}, toNamespace, gated).
 		Watches(&v1alpha1.Jurisdiction{}, toGoverned, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicy{}, toCompiledFor, compiled).
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, toCompiledFor, compiled).
-		Watches(&admissionregistrationv1.ValidatingAdmissionPolicy{}, toCompiledFor, compiled).
-		Watches(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, toCompiledFor, compiled).
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicy{}, toGate).
-		Watches(&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, toGate).
+		Watches(&admissionregistrationv1.MutatingAdmissionPolicy{}, toCluster, compiled).
+		Watches(&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, toCluster, compiled).
+		Watches(&admissionregistrationv1.ValidatingAdmissionPolicy{}, toCluster, compiled).
+		Watches(&admissionregistrationv1.ValidatingAdmissionPolicyBinding{}, toCluster, compiled).
 		Complete(r)
 }

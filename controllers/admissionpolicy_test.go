@@ -116,26 +116,32 @@ var _ = Describe("Compiled admission policies", Ordered, func() {
 		}).Should(Succeed())
 	})
 
-	It("keeps its compiled objects: a deleted one comes back, and they go with the last store", func() {
-		name := admissionpolicy.MutatingName(ns)
-		Expect(k8sClient.Delete(ctx, &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	It("keeps its compiled objects: a deleted one comes back, and the plan goes with the last store", func() {
+		Expect(k8sClient.Delete(ctx, &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.PlacementName}})).To(Succeed())
 		Eventually(func() error {
-			return k8sClient.Get(ctx, client.ObjectKey{Name: name}, &admissionregistrationv1.MutatingAdmissionPolicy{})
+			return k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.PlacementName}, &admissionregistrationv1.MutatingAdmissionPolicy{})
+		}).Should(Succeed())
+		plan := &v1alpha1.AdmissionPlan{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.AdmissionPlanName}, plan)).To(Succeed())
+		edited := plan.DeepCopy()
+		edited.Spec.Plans = nil
+		Expect(k8sClient.Update(ctx, edited)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.AdmissionPlanName}, edited)).To(Succeed())
+			g.Expect(edited.Spec).To(Equal(plan.Spec), "an edited plan is compiled again")
 		}).Should(Succeed())
 
 		for _, s := range []string{"db", "us-only"} {
 			Expect(k8sClient.Delete(ctx, &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: s, Namespace: ns}})).To(Succeed())
 		}
 		Eventually(func(g Gomega) {
-			var policies admissionregistrationv1.MutatingAdmissionPolicyList
-			g.Expect(k8sClient.List(ctx, &policies, client.MatchingLabels{admissionpolicy.NamespaceLabel: ns})).To(Succeed())
-			g.Expect(policies.Items).To(BeEmpty())
-			var validating admissionregistrationv1.ValidatingAdmissionPolicyList
-			g.Expect(k8sClient.List(ctx, &validating, client.MatchingLabels{admissionpolicy.NamespaceLabel: ns})).To(Succeed())
-			g.Expect(validating.Items).To(BeEmpty())
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.AdmissionPlanName}, &v1alpha1.AdmissionPlan{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%v", err)
 			nsObj := &corev1.Namespace{}
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
 			g.Expect(nsObj.Labels).NotTo(HaveKey(v1alpha1.PoliciesCompiledLabel))
 		}, 10*time.Second).Should(Succeed())
+		// The cluster-wide policies stay for the other namespaces.
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.DenyName}, &admissionregistrationv1.ValidatingAdmissionPolicy{})).To(Succeed())
 	})
 })

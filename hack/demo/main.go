@@ -167,7 +167,7 @@ func run() error {
 			return err
 		}
 	}
-	fmt.Println("  the stores (customer-db: EU only; web-sessions: EU or US) are compiled into admission policies that kube-apiserver runs itself:")
+	fmt.Println("  the stores (customer-db: EU only; web-sessions: EU or US) are compiled into the namespace's AdmissionPlan, which the cluster's residency admission policies read inside kube-apiserver:")
 	if err := waitFor(ctx, "the shop's policies in force", func() (bool, error) {
 		var n corev1.Namespace
 		if err := c.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
@@ -178,6 +178,8 @@ func run() error {
 		return err
 	}
 	fmt.Println(indent(kubectl("get", "mutatingadmissionpolicies,validatingadmissionpolicies", "-l", admissionpolicy.ManagedByLabel+"="+admissionpolicy.ManagedBy)))
+	fmt.Println(indent(kubectl("get", "admissionplans", "-n", ns, "-o",
+		"custom-columns=NAMESPACE:.metadata.namespace,PLAN:.metadata.name,STORES:.spec.selections[*].stores[*]")))
 	if err := waitRunning(ctx, c, 10); err != nil {
 		return err
 	}

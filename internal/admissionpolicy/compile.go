@@ -1,13 +1,18 @@
-// Package admissionpolicy compiles a namespace's residency policies into MutatingAdmissionPolicy
-// and ValidatingAdmissionPolicy objects, which kube-apiserver evaluates itself: no call to the
-// operator, no TLS, and they keep placing pods while the operator is down.
+// Package admissionpolicy compiles a namespace's residency policies into an AdmissionPlan, the
+// parameters of three cluster-wide admission policies (a MutatingAdmissionPolicy placing pods, and
+// ValidatingAdmissionPolicies denying and warning) that kube-apiserver evaluates itself: no call
+// to the operator, no TLS, and they keep placing pods while the operator is down. The policies
+// are the same for every namespace and bound once, so what each pod creation costs the API server
+// does not grow with the number of governed namespaces; each looks up the plan of the pod's
+// namespace.
 //
 // The engine decides; this package only writes its decisions down. For every set of stores that
 // can govern a pod together, engine.PlanPod says what to inject and what to deny or warn about;
 // the policies pick the plan by which stores' selectors (less the exceptions active when compiled)
-// select the pod, and apply it. Only what depends on the pod itself is evaluated in CEL: the cross
-// product of the pod's own required node affinity with the permitted terms, and whether the
-// affinity, after every mutation, still implies the permitted set (engine.AffinityImplies).
+// select the pod, and apply it. Only what depends on the pod itself is evaluated in CEL: the
+// selectors, the cross product of the pod's own required node affinity with the permitted terms,
+// and whether the affinity, after every mutation, still implies the permitted set
+// (engine.AffinityImplies).
 package admissionpolicy
 
 import (
@@ -29,78 +34,59 @@ import (
 	"github.com/residency-operator/residency-operator/internal/engine"
 )
 
-// Labels on every compiled object: who manages it and which namespace it is for.
+// ManagedByLabel is on every object the operator compiles.
 const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedBy      = "residency-operator"
-	NamespaceLabel = "dataresidency.io/compiled-for"
 )
 
 // MaxSelections bounds the distinct store selections (a selector, less the exceptions that lift it)
-// compiled for one namespace: the policies hold one plan per combination, 2^n - 1 of them. Stores
+// compiled for one namespace: the plan holds one entry per combination, 2^n - 1 of them. Stores
 // with the same selector and exceptions count once.
 const MaxSelections = 6
 
 // ErrTooManySelections is returned for a namespace whose stores need more than MaxSelections.
 var ErrTooManySelections = errors.New("too many distinct store selectors to compile")
 
-// Names of the compiled objects of a namespace; each binding has its policy's name.
-func MutatingName(namespace string) string { return "residency." + namespace }
-func DenyName(namespace string) string     { return "residency-deny." + namespace }
-func WarnName(namespace string) string     { return "residency-warn." + namespace }
+// Names of the cluster-wide policies; each binding has its policy's name.
+const (
+	PlacementName = "residency-placement"
+	DenyName      = "residency-deny"
+	WarnName      = "residency-warn"
+)
 
-// Compiled are the admission policies of one namespace. Deny and Warn are nil when no Enforce,
-// respectively no Warn, store can govern a pod.
-type Compiled struct {
-	Mutating        *admissionregistrationv1.MutatingAdmissionPolicy
-	MutatingBinding *admissionregistrationv1.MutatingAdmissionPolicyBinding
-	Deny, Warn      *admissionregistrationv1.ValidatingAdmissionPolicy
-	DenyBinding     *admissionregistrationv1.ValidatingAdmissionPolicyBinding
-	WarnBinding     *admissionregistrationv1.ValidatingAdmissionPolicyBinding
-	// Recompile is when an exception starts or expires, which changes the policies; zero if never.
-	Recompile time.Time
-}
-
-// Objects returns the compiled objects in the order to create them: a policy before its binding,
-// the mutating policy before the validating ones that check its work. Delete in reverse.
-func (c *Compiled) Objects() []client.Object {
-	out := []client.Object{c.Mutating, c.MutatingBinding}
-	if c.Deny != nil {
-		out = append(out, c.Deny, c.DenyBinding)
-	}
-	if c.Warn != nil {
-		out = append(out, c.Warn, c.WarnBinding)
-	}
-	return out
-}
-
-// storeSelection is one bit of the key that picks a plan: the stores that select a pod exactly when cond
-// holds.
+// storeSelection is one character of the key that picks a plan: the stores that select a pod
+// exactly when the selector holds and none of the lifting exceptions' selectors does.
 type storeSelection struct {
-	cond   string
-	stores []*v1alpha1.PersonalDataStore
+	selection v1alpha1.PlanSelection
+	stores    []*v1alpha1.PersonalDataStore
 }
 
-// Compile returns the admission policies for the pods of namespace under p, or nil when no Enforce
-// or Warn store can govern a pod there. p.Now is when exceptions are judged: Recompile says when
-// that judgement changes.
-func Compile(namespace string, p *engine.Policies) (*Compiled, error) {
+// Compile returns the AdmissionPlan for the pods of namespace under p (with no selections when no
+// Enforce or Warn store can govern a pod there) and when it must be compiled again: when an
+// exception starts or expires, zero if never. p.Now is when exceptions are judged.
+func Compile(namespace string, p *engine.Policies) (*v1alpha1.AdmissionPlan, time.Time, error) {
 	sels, recompile := selections(p)
-	if len(sels) == 0 {
-		return nil, nil
+	plan := &v1alpha1.AdmissionPlan{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AdmissionPlanName, Namespace: namespace,
+			Labels: map[string]string{ManagedByLabel: ManagedBy}},
 	}
 	if len(sels) > MaxSelections {
-		return nil, fmt.Errorf("%w: namespace %s has %d, at most %d are compiled; give stores that govern the same pods the same workloadSelector",
+		return nil, recompile, fmt.Errorf("%w: namespace %s has %d, at most %d are compiled; give stores that govern the same pods the same workloadSelector",
 			ErrTooManySelections, namespace, len(sels), MaxSelections)
 	}
-
-	var tables planTables
+	for _, s := range sels {
+		plan.Spec.Selections = append(plan.Spec.Selections, s.selection)
+	}
 	for mask := 1; mask < 1<<len(sels); mask++ {
 		var g engine.Governance
+		key := make([]byte, len(sels))
 		for bit, s := range sels {
+			key[bit] = '0'
 			if mask&(1<<bit) == 0 {
 				continue
 			}
+			key[bit] = '1'
 			for _, st := range s.stores {
 				if engine.ModeOf(st) == v1alpha1.Warn {
 					g.Warn = append(g.Warn, st)
@@ -112,33 +98,17 @@ func Compile(namespace string, p *engine.Policies) (*Compiled, error) {
 		byName := func(a, b *v1alpha1.PersonalDataStore) int { return strings.Compare(a.Name, b.Name) }
 		slices.SortFunc(g.Enforce, byName)
 		slices.SortFunc(g.Warn, byName)
-		tables.add(mask, engine.PlanPod(p, g))
+		if pp, ok := podPlan(engine.PlanPod(p, g)); ok {
+			if plan.Spec.Plans == nil {
+				plan.Spec.Plans = map[string]v1alpha1.PodPlan{}
+			}
+			plan.Spec.Plans[string(key)] = pp
+		}
 	}
-
-	common := []admissionregistrationv1.Variable{{Name: "l", Expression: "object.metadata.?labels.orValue({})"}}
-	var key []string
-	for bit, s := range sels {
-		common = append(common, admissionregistrationv1.Variable{Name: "b" + strconv.Itoa(bit), Expression: s.cond})
-		key = append(key, fmt.Sprintf("(variables.b%d ? %d : 0)", bit, 1<<bit))
-	}
-	common = append(common,
-		admissionregistrationv1.Variable{Name: "k", Expression: strings.Join(key, " + ")},
-		admissionregistrationv1.Variable{Name: "own", Expression: ownTerms})
-
-	c := &Compiled{Recompile: recompile}
-	c.Mutating, c.MutatingBinding = mutating(namespace, common, &tables)
-	if tables.anyDeny {
-		c.Deny, c.DenyBinding = validating(DenyName(namespace), namespace, admissionregistrationv1.Deny, common,
-			tables.denyMsg, tables.denyGroups, tables.denyLoosened, tables.termCount, tables.enforced)
-	}
-	if tables.anyWarn {
-		c.Warn, c.WarnBinding = validating(WarnName(namespace), namespace, admissionregistrationv1.Warn, common,
-			tables.warnMsg, tables.warnGroups, tables.warnLoosened, nil, nil)
-	}
-	return c, nil
+	return plan, recompile, nil
 }
 
-// selections groups the namespace's Enforce and Warn stores by the CEL condition under which they
+// selections groups the namespace's Enforce and Warn stores by the condition under which they
 // govern a pod: their selector, less the exceptions active at p.Now that lift them. It also
 // returns the next time an exception starts or expires.
 func selections(p *engine.Policies) ([]storeSelection, time.Time) {
@@ -148,7 +118,7 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 			next = t
 		}
 	}
-	lifts := map[string][]string{}
+	lifts := map[string][]v1alpha1.PlanSelector{}
 	for _, ex := range p.Exceptions {
 		if !ex.DeletionTimestamp.IsZero() {
 			continue
@@ -162,12 +132,12 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 		if !engine.ExceptionActive(ex, p.Now) {
 			continue
 		}
-		cond := selectorCEL(&ex.Spec.Selector)
-		if cond == "false" {
+		reqs, ok := requirements(&ex.Spec.Selector)
+		if !ok {
 			continue
 		}
 		for _, name := range ex.Spec.Stores {
-			lifts[string(name)] = append(lifts[string(name)], cond)
+			lifts[string(name)] = append(lifts[string(name)], v1alpha1.PlanSelector{Requirements: reqs})
 		}
 	}
 
@@ -176,143 +146,140 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 		if !s.DeletionTimestamp.IsZero() || engine.ModeOf(s) == v1alpha1.Audit {
 			continue
 		}
-		cond := selectorCEL(engine.SelectorOf(s, engine.Workload))
-		if cond == "false" {
+		reqs, ok := requirements(engine.SelectorOf(s, engine.Workload))
+		if !ok {
 			continue
 		}
-		if l := lifts[s.Name]; len(l) > 0 {
-			slices.Sort(l)
-			cond = "(" + cond + ") && !(" + strings.Join(slices.Compact(l), " || ") + ")"
-		}
-		i := slices.IndexFunc(out, func(o storeSelection) bool { return o.cond == cond })
+		sel := v1alpha1.PlanSelection{Requirements: reqs, LiftedBy: lifts[s.Name]}
+		slices.SortFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		sel.LiftedBy = slices.CompactFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) bool { return fmt.Sprint(a) == fmt.Sprint(b) })
+		i := slices.IndexFunc(out, func(o storeSelection) bool {
+			return fmt.Sprint(o.selection.Requirements, o.selection.LiftedBy) == fmt.Sprint(sel.Requirements, sel.LiftedBy)
+		})
 		if i < 0 {
-			out = append(out, storeSelection{cond: cond})
+			out = append(out, storeSelection{selection: sel})
 			i = len(out) - 1
 		}
 		out[i].stores = append(out[i].stores, s)
+		out[i].selection.Stores = append(out[i].selection.Stores, s.Name)
 	}
 	return out, next
 }
 
-// selectorCEL is a CEL condition on variables.l that holds exactly when engine.Selects(sel, l):
-// false for a nil, empty or invalid selector.
-func selectorCEL(sel *metav1.LabelSelector) string {
+// requirements writes sel as requirements that hold exactly when engine.Selects(sel, labels);
+// false for a nil, empty or invalid selector, which selects nothing.
+func requirements(sel *metav1.LabelSelector) ([]v1alpha1.PlanRequirement, bool) {
 	compiled, ok := engine.SelectorFor(sel)
 	if !ok {
-		return "false"
+		return nil, false
 	}
 	reqs, _ := compiled.Requirements()
-	var parts []string
+	if len(reqs) == 0 {
+		return nil, false
+	}
+	out := make([]v1alpha1.PlanRequirement, 0, len(reqs))
 	for _, r := range reqs {
-		key := celString(r.Key())
 		values := r.Values().UnsortedList()
 		slices.Sort(values)
-		quoted := make([]string, len(values))
-		for i, v := range values {
-			quoted[i] = celString(v)
-		}
-		set := "[" + strings.Join(quoted, ", ") + "]"
+		req := v1alpha1.PlanRequirement{Key: r.Key(), Values: values}
 		switch r.Operator() {
 		case selection.In, selection.Equals, selection.DoubleEquals:
-			parts = append(parts, fmt.Sprintf("(%s in variables.l && variables.l[%s] in %s)", key, key, set))
+			req.Operator = string(metav1.LabelSelectorOpIn)
 		case selection.NotIn, selection.NotEquals:
-			parts = append(parts, fmt.Sprintf("(!(%s in variables.l) || !(variables.l[%s] in %s))", key, key, set))
+			req.Operator = string(metav1.LabelSelectorOpNotIn)
 		case selection.Exists:
-			parts = append(parts, fmt.Sprintf("(%s in variables.l)", key))
+			req.Operator, req.Values = string(metav1.LabelSelectorOpExists), nil
 		case selection.DoesNotExist:
-			parts = append(parts, fmt.Sprintf("!(%s in variables.l)", key))
+			req.Operator, req.Values = string(metav1.LabelSelectorOpDoesNotExist), nil
 		default:
-			return "false" // label selectors have no other operators; select nothing rather than guess
+			return nil, false // label selectors have no other operators; select nothing rather than guess
+		}
+		out = append(out, req)
+	}
+	return out, true
+}
+
+// podPlan writes plan down; false when it does nothing to any pod.
+func podPlan(plan engine.PodPlan) (v1alpha1.PodPlan, bool) {
+	var out v1alpha1.PodPlan
+	if plan.Inject {
+		out.Terms = termKeys(plan.Terms)
+		out.Groups = groupKeys(plan.Requirement)
+		ann := plan.Requirement.PlacementAnnotations()
+		out.StoresAnnotation = ann[v1alpha1.StoresAnnotation]
+		out.AllowedAnnotation = ann[v1alpha1.AllowedJurisdictionsAnnotation]
+	}
+	out.Enforced = len(plan.Governance.Enforce) > 0
+	if len(plan.Denied) > 0 {
+		out.Deny = engine.DenialMessage(plan.Denied)
+	}
+	if u := plan.DenyUnless; u != nil {
+		out.DenyGroups = groupKeys(u.Requirement)
+		out.DenyLoosened = engine.DenialMessage([]engine.Finding{u.Finding})
+	}
+	if len(plan.Warned) > 0 {
+		out.Warn = strings.Join(engine.WarningMessages(plan.Warned), "; ")
+	}
+	if u := plan.WarnUnless; u != nil {
+		out.WarnGroups = groupKeys(u.Requirement)
+		out.WarnLoosened = strings.Join(engine.WarningMessages([]engine.Finding{u.Finding}), "; ")
+	}
+	nothing := len(out.Terms) == 0 && out.Deny == "" && out.DenyLoosened == "" && out.Warn == "" && out.WarnLoosened == ""
+	return out, !nothing
+}
+
+// termKeys writes permitted terms as lists of label keys: every permitted expression is
+// "key In [true]" (engine.Requirement.Terms).
+func termKeys(terms []corev1.NodeSelectorTerm) [][]string {
+	out := make([][]string, len(terms))
+	for i, t := range terms {
+		out[i] = make([]string, len(t.MatchExpressions))
+		for j, e := range t.MatchExpressions {
+			out[i][j] = e.Key
 		}
 	}
-	return strings.Join(parts, " && ")
+	return out
+}
+
+// groupKeys writes a requirement's groups as lists of jurisdiction label keys.
+func groupKeys(r engine.Requirement) [][]string {
+	out := make([][]string, len(r.Groups))
+	for i, g := range r.Groups {
+		out[i] = make([]string, len(g.Jurisdictions))
+		for j, name := range g.Jurisdictions {
+			out[i][j] = v1alpha1.JurisdictionLabel(name)
+		}
+	}
+	return out
 }
 
 // celString quotes s as a CEL string literal: Go's escapes are a subset of CEL's.
 func celString(s string) string { return strconv.Quote(s) }
 
-// planTables are the plans by key, as the CEL literals the policies select from.
-type planTables struct {
-	terms, termCount, groups, annotations       []entry
-	denyMsg, denyGroups, denyLoosened, enforced []entry
-	warnMsg, warnGroups, warnLoosened           []entry
-	anyDeny, anyWarn                            bool
+// holds is a CEL condition: requirement r (a PlanRequirement) holds of the pod's labels.
+func holds(r string) string {
+	return fmt.Sprintf(`(%[1]s.operator == "In" ? (%[1]s.key in variables.l && variables.l[%[1]s.key] in %[1]s.?values.orValue([])) :
+  %[1]s.operator == "NotIn" ? !(%[1]s.key in variables.l && variables.l[%[1]s.key] in %[1]s.?values.orValue([])) :
+  %[1]s.operator == "Exists" ? %[1]s.key in variables.l : !(%[1]s.key in variables.l))`, r)
 }
 
-// entry is one case of a chain on variables.k.
-type entry struct {
-	key   int
-	value string
+// planKey is the pod's plan key: for each selection, "1" when it selects the pod.
+var planKey = `params.spec.?selections.orValue([]).map(s, s.requirements.all(r, ` + holds("r") + `) &&
+  !s.?liftedBy.orValue([]).exists(x, x.requirements.all(q, ` + holds("q") + `)) ? "1" : "0").join()`
+
+// planField is a CEL expression worth field of the pod's PodPlan, or otherwise when the pod has no
+// plan or the plan no such field. (An optional held in a variable would lose the value: variables
+// are dyn, and a field selected with .? on a dyn optional is none.)
+func planField(field, otherwise string) string {
+	return "params.spec.?plans[?variables.k].?" + field + ".orValue(" + otherwise + ")"
 }
 
-func (t *planTables) add(key int, plan engine.PodPlan) {
-	if plan.Inject {
-		t.terms = append(t.terms, entry{key, termsCEL(plan.Terms)})
-		t.termCount = append(t.termCount, entry{key, strconv.Itoa(len(plan.Terms))})
-		t.groups = append(t.groups, entry{key, groupsCEL(plan.Requirement)})
-		ann := plan.Requirement.PlacementAnnotations()
-		t.annotations = append(t.annotations, entry{key, fmt.Sprintf("[%s, %s]",
-			celString(ann[v1alpha1.StoresAnnotation]), celString(ann[v1alpha1.AllowedJurisdictionsAnnotation]))})
-	}
-	if len(plan.Governance.Enforce) > 0 {
-		t.enforced = append(t.enforced, entry{key, "true"})
-	}
-	if len(plan.Denied) > 0 {
-		t.anyDeny = true
-		t.denyMsg = append(t.denyMsg, entry{key, celString(engine.DenialMessage(plan.Denied))})
-	}
-	if u := plan.DenyUnless; u != nil {
-		t.anyDeny = true
-		t.denyGroups = append(t.denyGroups, entry{key, groupsCEL(u.Requirement)})
-		t.denyLoosened = append(t.denyLoosened, entry{key, celString(engine.DenialMessage([]engine.Finding{u.Finding}))})
-	}
-	if len(plan.Warned) > 0 {
-		t.anyWarn = true
-		t.warnMsg = append(t.warnMsg, entry{key, celString(strings.Join(engine.WarningMessages(plan.Warned), "; "))})
-	}
-	if u := plan.WarnUnless; u != nil {
-		t.anyWarn = true
-		t.warnGroups = append(t.warnGroups, entry{key, groupsCEL(u.Requirement)})
-		t.warnLoosened = append(t.warnLoosened, entry{key, celString(strings.Join(engine.WarningMessages([]engine.Finding{u.Finding}), "; "))})
-	}
-}
-
-// chain is a CEL expression worth the entry whose key is variables.k, or otherwise: only the
-// comparisons up to the match are evaluated, and only the matching literal is built.
-func chain(entries []entry, otherwise string) string {
-	var b strings.Builder
-	for _, e := range entries {
-		fmt.Fprintf(&b, "variables.k == %d ? %s : ", e.key, e.value)
-	}
-	b.WriteString(otherwise)
-	return b.String()
-}
-
-// termsCEL writes permitted terms as lists of label keys: every permitted expression is
-// "key In [true]" (engine.Requirement.Terms).
-func termsCEL(terms []corev1.NodeSelectorTerm) string {
-	out := make([]string, len(terms))
-	for i, t := range terms {
-		keys := make([]string, len(t.MatchExpressions))
-		for j, e := range t.MatchExpressions {
-			keys[j] = celString(e.Key)
-		}
-		out[i] = "[" + strings.Join(keys, ", ") + "]"
-	}
-	return "[" + strings.Join(out, ", ") + "]"
-}
-
-// groupsCEL writes a requirement's groups as lists of jurisdiction label keys.
-func groupsCEL(r engine.Requirement) string {
-	out := make([]string, len(r.Groups))
-	for i, g := range r.Groups {
-		keys := make([]string, len(g.Jurisdictions))
-		for j, name := range g.Jurisdictions {
-			keys[j] = celString(v1alpha1.JurisdictionLabel(name))
-		}
-		out[i] = "[" + strings.Join(keys, ", ") + "]"
-	}
-	return "[" + strings.Join(out, ", ") + "]"
+// common are the variables every compiled policy starts with.
+var common = []admissionregistrationv1.Variable{
+	{Name: "l", Expression: "object.metadata.?labels.orValue({})"},
+	{Name: "k", Expression: planKey},
+	{Name: "t", Expression: planField("terms", "[]")},
+	{Name: "own", Expression: ownTerms},
 }
 
 // ownTerms are the pod's required node selector terms, none when it has no required affinity.
@@ -380,13 +347,13 @@ var productTooLargeMessage = func() string {
 	quoted := strconv.Quote(engine.DenialMessage([]engine.Finding{engine.ProductTooLarge(-1, -2, -3)}))
 	return strings.NewReplacer(
 		"-1", `" + string(variables.own.size()) + "`,
-		"-2", `" + string(variables.permittedTerms) + "`,
-		"-3", `" + string(variables.own.size() * variables.permittedTerms) + "`,
+		"-2", `" + string(variables.t.size()) + "`,
+		"-3", `" + string(variables.own.size() * variables.t.size()) + "`,
 	).Replace(quoted)
 }()
 
-func meta(name, namespace string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedBy, NamespaceLabel: namespace}}
+func meta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedBy}}
 }
 
 // podAdmission matches pod creation and updates: placement is decided once, when a pod is
@@ -411,28 +378,49 @@ var creationOrRelease = []admissionregistrationv1.MatchCondition{{
 	Expression: `request.operation == "CREATE" || (` + hasGate("oldObject") + ` && !` + hasGate("object") + `)`,
 }}
 
-// inNamespace binds a policy to one namespace by the name label the API server sets on every
-// namespace: nothing the operator has to label first.
-func inNamespace(namespace string) *admissionregistrationv1.MatchResources {
-	return &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-		MatchLabels: map[string]string{corev1.LabelMetadataName: namespace}}}
+// governed binds a policy to the namespaces whose plans are in force (PoliciesCompiledLabel,
+// set by the operator once the namespace's AdmissionPlan is written), never to excluded ones. The
+// plan is the namespace's AdmissionPlan; a governed namespace without one is refused: fail closed.
+func governed(excluded []string) (*admissionregistrationv1.MatchResources, *admissionregistrationv1.ParamRef) {
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: v1alpha1.PoliciesCompiledLabel, Operator: metav1.LabelSelectorOpExists},
+	}}
+	if len(excluded) > 0 {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: slices.Sorted(slices.Values(excluded))})
+	}
+	return &admissionregistrationv1.MatchResources{NamespaceSelector: sel},
+		&admissionregistrationv1.ParamRef{Name: v1alpha1.AdmissionPlanName,
+			ParameterNotFoundAction: ptr.To(admissionregistrationv1.DenyAction)}
 }
 
-func mutating(namespace string, common []admissionregistrationv1.Variable, t *planTables) (
-	*admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.MutatingAdmissionPolicyBinding) {
+// paramKind is what every compiled policy reads as its parameters: the namespace's AdmissionPlan.
+var paramKind = &admissionregistrationv1.ParamKind{APIVersion: v1alpha1.GroupVersion.String(), Kind: "AdmissionPlan"}
+
+// Policies returns the cluster-wide policies and bindings that apply every governed namespace's
+// AdmissionPlan, in the order to create them: a policy before its binding, the mutating policy
+// before the validating ones that check its work. Delete in reverse.
+func Policies(excluded []string) []client.Object {
+	m, mb := mutating(excluded)
+	d, db := validating(DenyName, excluded, admissionregistrationv1.Deny)
+	w, wb := validating(WarnName, excluded, admissionregistrationv1.Warn)
+	return []client.Object{m, mb, d, db, w, wb}
+}
+
+func mutating(excluded []string) (*admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.MutatingAdmissionPolicyBinding) {
 	vars := append(slices.Clone(common),
-		admissionregistrationv1.Variable{Name: "t", Expression: chain(t.terms, "[]")},
-		admissionregistrationv1.Variable{Name: "g", Expression: chain(t.groups, "[]")},
-		admissionregistrationv1.Variable{Name: "ann", Expression: chain(t.annotations, `["", ""]`)},
+		admissionregistrationv1.Variable{Name: "g", Expression: planField("groups", "[]")},
+		admissionregistrationv1.Variable{Name: "ann", Expression: "[" + planField("storesAnnotation", `""`) + ", " + planField("allowedAnnotation", `""`) + "]"},
 		admissionregistrationv1.Variable{Name: "done", Expression: implies("variables.g")},
 		admissionregistrationv1.Variable{Name: "annotated", Expression: `has(object.metadata.annotations) && ` +
 			`object.metadata.annotations[?"dataresidency.io/stores"].orValue("") == variables.ann[0] && ` +
 			`object.metadata.annotations[?"dataresidency.io/allowed-jurisdictions"].orValue("") == variables.ann[1]`},
 	)
-	name := MutatingName(namespace)
+	match, param := governed(excluded)
 	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
-		ObjectMeta: meta(name, namespace),
+		ObjectMeta: meta(PlacementName),
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			ParamKind:        paramKind,
 			MatchConstraints: &podAdmission,
 			MatchConditions:  creationOrRelease,
 			Variables:        vars,
@@ -447,33 +435,35 @@ func mutating(namespace string, common []admissionregistrationv1.Variable, t *pl
 		},
 	}
 	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
-		ObjectMeta: meta(name, namespace),
-		Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: inNamespace(namespace)},
+		ObjectMeta: meta(PlacementName),
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: PlacementName,
+			ParamRef: param, MatchResources: match},
 	}
 	return policy, binding
 }
 
-// validating checks a pod after every mutation: the findings its plan raises whatever the pod
-// (msg), and the finding raised unless its affinity implies the plan's groups (loosened). The
-// deny policy (enforced non-nil) also refuses a pod of Enforce stores whose own affinity is too
-// large to AND with the permitted terms, which the mutating policy then left alone.
-func validating(name, namespace string, action admissionregistrationv1.ValidationAction, common []admissionregistrationv1.Variable,
-	msg, groups, loosened, termCount, enforced []entry) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+// validating checks a pod after every mutation: the finding its plan raises whatever the pod
+// (deny or warn), and the one raised unless its affinity implies the plan's groups (loosened).
+// The deny policy also refuses a pod of Enforce stores whose own affinity is too large to AND
+// with the permitted terms, which the mutating policy then left alone.
+func validating(name string, excluded []string, action admissionregistrationv1.ValidationAction) (
+	*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	field := "deny"
+	if action == admissionregistrationv1.Warn {
+		field = "warn"
+	}
 	vars := append(slices.Clone(common),
-		admissionregistrationv1.Variable{Name: "msg", Expression: chain(msg, `""`)},
-		admissionregistrationv1.Variable{Name: "groups", Expression: chain(groups, "[]")},
-		admissionregistrationv1.Variable{Name: "loosened", Expression: chain(loosened, `""`)},
+		admissionregistrationv1.Variable{Name: "msg", Expression: "string(" + planField(field, `""`) + ")"},
+		admissionregistrationv1.Variable{Name: "groups", Expression: planField(field+"Groups", "[]")},
+		admissionregistrationv1.Variable{Name: "loosened", Expression: "string(" + planField(field+"Loosened", `""`) + ")"},
 	)
 	validations := []admissionregistrationv1.Validation{
 		{Expression: `variables.msg == ""`, MessageExpression: "variables.msg", Reason: ptr.To(metav1.StatusReasonForbidden)},
 	}
-	if enforced != nil {
-		vars = append(vars,
-			admissionregistrationv1.Variable{Name: "enforced", Expression: chain(enforced, "false")},
-			admissionregistrationv1.Variable{Name: "permittedTerms", Expression: chain(termCount, "0")})
+	if action == admissionregistrationv1.Deny {
 		// The mutating policy left such a pod alone, so its own terms are as written.
 		validations = append(validations, admissionregistrationv1.Validation{
-			Expression: `!variables.enforced || variables.permittedTerms == 0 || variables.own.size() * variables.permittedTerms <= ` + maxTerms +
+			Expression: `!` + planField("enforced", "false") + ` || variables.t.size() == 0 || variables.own.size() * variables.t.size() <= ` + maxTerms +
 				` || ` + implies("variables.groups"),
 			MessageExpression: productTooLargeMessage,
 			Reason:            ptr.To(metav1.StatusReasonForbidden),
@@ -482,9 +472,11 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 	validations = append(validations, admissionregistrationv1.Validation{
 		Expression: `variables.loosened == "" || ` + implies("variables.groups"), MessageExpression: "variables.loosened",
 		Reason: ptr.To(metav1.StatusReasonForbidden)})
+	match, param := governed(excluded)
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: meta(name, namespace),
+		ObjectMeta: meta(name),
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			ParamKind:        paramKind,
 			MatchConstraints: &podAdmission,
 			MatchConditions:  creationOrRelease,
 			Variables:        vars,
@@ -493,8 +485,8 @@ func validating(name, namespace string, action admissionregistrationv1.Validatio
 		},
 	}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: meta(name, namespace),
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, MatchResources: inNamespace(namespace),
+		ObjectMeta: meta(name),
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, ParamRef: param, MatchResources: match,
 			ValidationActions: []admissionregistrationv1.ValidationAction{action}},
 	}
 	return policy, binding

@@ -197,7 +197,7 @@ func BenchmarkAdmissionModes(b *testing.B) {
 			b.Fatal(err)
 		}
 		if (n > 0) != want {
-			b.Fatalf("namespace %s has %d compiled mutating admission policies, want them: %v", m, n, want)
+			b.Fatalf("namespace %s has %d admission plans, want one: %v", m, n, want)
 		}
 	}
 
@@ -691,16 +691,16 @@ func waitPlaced(ctx context.Context, cs kubernetes.Interface, tmpl *corev1.Pod, 
 	return nil
 }
 
-// compiledFor counts the mutating admission policies compiled for ns.
+// compiledFor counts the admission plans compiled for ns (one or none).
 func compiledFor(ctx context.Context, c client.Client, ns string) (int, error) {
-	var list admissionregistrationv1.MutatingAdmissionPolicyList
-	err := c.List(ctx, &list, client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy, admissionpolicy.NamespaceLabel: ns})
+	var list v1alpha1.AdmissionPlanList
+	err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy})
 	return len(list.Items), err
 }
 
 // compileExtraStores creates extraStores namespaces with one store each and waits until their
-// policies are compiled (every namespace's mutating admission policy exists) and loaded (a dry-run
-// pod in every one of them is placed).
+// plans are compiled (every namespace's AdmissionPlan exists) and in force (a dry-run pod in every
+// one of them is placed).
 func compileExtraStores(ctx context.Context, c client.Client, cs kubernetes.Interface, tmpl *corev1.Pod) error {
 	var names []string
 	for i := range extraStores {
@@ -716,19 +716,14 @@ func compileExtraStores(ctx context.Context, c client.Client, cs kubernetes.Inte
 	want := extraStores + 2 // and the policies and both namespaces'
 	var got int
 	if err := wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		var list admissionregistrationv1.MutatingAdmissionPolicyList
+		var list v1alpha1.AdmissionPlanList
 		if err := c.List(ctx, &list, client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy}); err != nil {
 			return false, nil
 		}
-		got = 0
-		for _, p := range list.Items {
-			if p.Labels[admissionpolicy.NamespaceLabel] != "" {
-				got++
-			}
-		}
+		got = len(list.Items)
 		return got >= want, nil
 	}); err != nil {
-		return fmt.Errorf("%d of %d namespaces' policies compiled: %w", got, want, err)
+		return fmt.Errorf("%d of %d namespaces' plans compiled: %w", got, want, err)
 	}
 	for _, ns := range names {
 		if err := waitPlaced(ctx, cs, tmpl, ns, true); err != nil {

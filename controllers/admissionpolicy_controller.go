@@ -90,9 +90,17 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				return ctrl.Result{}, err
 			}
 		}
-		stale := &v1alpha1.AdmissionPlan{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AdmissionPlanName, Namespace: namespace}}
-		if err := r.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, fmt.Errorf("deleting the admission plan: %w", err)
+		// The cache first: most namespaces never had a plan, and a delete per event would be a
+		// write per store status update.
+		stale := &v1alpha1.AdmissionPlan{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: v1alpha1.AdmissionPlanName}, stale)
+		if client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("getting the admission plan: %w", err)
+		}
+		if err == nil {
+			if err := r.Delete(ctx, stale); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("deleting the admission plan: %w", err)
+			}
 		}
 	} else {
 		written, err := r.apply(ctx, plan)

@@ -67,8 +67,8 @@ type PlanRequirement struct {
 }
 
 // PodPlan is what admission does to a pod governed by one set of stores: engine.PlanPod, written
-// as data. Terms and groups are lists of node label keys (every permitted requirement is
-// "<jurisdiction label> In [true]").
+// as data. Terms and groups are lists of Jurisdiction names, each standing for the requirement
+// "<its jurisdiction label> In [true]".
 type PodPlan struct {
 	// terms are the permitted node selector terms ANDed into the pod's required node affinity;
 	// none when nothing is injected.
@@ -91,22 +91,24 @@ type PodPlan struct {
 	// deny is the message refusing every such pod; empty when none is refused.
 	// +optional
 	Deny string `json:"deny,omitempty"`
-	// denyGroups and denyLoosened: such a pod is refused with denyLoosened unless its affinity
-	// implies denyGroups (the pod loosened what was injected).
+	// denyGroups and denyRequirement: such a pod is refused unless its affinity implies
+	// denyGroups (the pod loosened what was injected), with a message naming denyRequirement (the
+	// rest of the message is the same for every plan, and is in the policy: kube-apiserver
+	// converts the whole plan for every policy it evaluates on every pod, so plans are kept small).
 	// +optional
 	// +listType=atomic
 	DenyGroups [][]string `json:"denyGroups,omitempty"`
 	// +optional
-	DenyLoosened string `json:"denyLoosened,omitempty"`
-	// warn, warnGroups and warnLoosened are the same for Warn stores: the pod is admitted with
-	// the warning.
+	DenyRequirement string `json:"denyRequirement,omitempty"`
+	// warn, warnGroups and warnRequirement are the same for Warn stores: the pod is admitted
+	// with the warning.
 	// +optional
 	Warn string `json:"warn,omitempty"`
 	// +optional
 	// +listType=atomic
 	WarnGroups [][]string `json:"warnGroups,omitempty"`
 	// +optional
-	WarnLoosened string `json:"warnLoosened,omitempty"`
+	WarnRequirement string `json:"warnRequirement,omitempty"`
 }
 
 // AdmissionPlan is the compiled admission parameters of one namespace, named "residency". Written

@@ -98,7 +98,11 @@ func Compile(namespace string, p *engine.Policies) (*v1alpha1.AdmissionPlan, tim
 		byName := func(a, b *v1alpha1.PersonalDataStore) int { return strings.Compare(a.Name, b.Name) }
 		slices.SortFunc(g.Enforce, byName)
 		slices.SortFunc(g.Warn, byName)
-		if pp, ok := podPlan(engine.PlanPod(p, g)); ok {
+		pp, ok, err := podPlan(engine.PlanPod(p, g))
+		if err != nil {
+			return nil, recompile, err
+		}
+		if ok {
 			if plan.Spec.Plans == nil {
 				plan.Spec.Plans = map[string]v1alpha1.PodPlan{}
 			}
@@ -199,12 +203,18 @@ func requirements(sel *metav1.LabelSelector) ([]v1alpha1.PlanRequirement, bool) 
 	return out, true
 }
 
-// podPlan writes plan down; false when it does nothing to any pod.
-func podPlan(plan engine.PodPlan) (v1alpha1.PodPlan, bool) {
+// podPlan writes plan down; false when it does nothing to any pod. It is kept small: kube-apiserver
+// converts the whole AdmissionPlan for every policy it evaluates on every pod of the namespace, so
+// terms and groups hold Jurisdiction names (the policies add the label prefix) and the loosened
+// findings only their requirement (the policies hold the rest of the message).
+func podPlan(plan engine.PodPlan) (v1alpha1.PodPlan, bool, error) {
 	var out v1alpha1.PodPlan
+	var err error
 	if plan.Inject {
-		out.Terms = termKeys(plan.Terms)
-		out.Groups = groupKeys(plan.Requirement)
+		if out.Terms, err = termNames(plan.Terms); err != nil {
+			return out, false, err
+		}
+		out.Groups = groupNames(plan.Requirement)
 		ann := plan.Requirement.PlacementAnnotations()
 		out.StoresAnnotation = ann[v1alpha1.StoresAnnotation]
 		out.AllowedAnnotation = ann[v1alpha1.AllowedJurisdictionsAnnotation]
@@ -214,43 +224,73 @@ func podPlan(plan engine.PodPlan) (v1alpha1.PodPlan, bool) {
 		out.Deny = engine.DenialMessage(plan.Denied)
 	}
 	if u := plan.DenyUnless; u != nil {
-		out.DenyGroups = groupKeys(u.Requirement)
-		out.DenyLoosened = engine.DenialMessage([]engine.Finding{u.Finding})
+		out.DenyGroups = groupNames(u.Requirement)
+		out.DenyRequirement = u.Requirement.String()
+		if err := checkLoosened(u); err != nil {
+			return out, false, err
+		}
 	}
 	if len(plan.Warned) > 0 {
 		out.Warn = strings.Join(engine.WarningMessages(plan.Warned), "; ")
 	}
 	if u := plan.WarnUnless; u != nil {
-		out.WarnGroups = groupKeys(u.Requirement)
-		out.WarnLoosened = strings.Join(engine.WarningMessages([]engine.Finding{u.Finding}), "; ")
+		out.WarnGroups = groupNames(u.Requirement)
+		out.WarnRequirement = u.Requirement.String()
+		if err := checkLoosened(u); err != nil {
+			return out, false, err
+		}
 	}
-	nothing := len(out.Terms) == 0 && out.Deny == "" && out.DenyLoosened == "" && out.Warn == "" && out.WarnLoosened == ""
-	return out, !nothing
+	nothing := len(out.Terms) == 0 && out.Deny == "" && out.DenyRequirement == "" && out.Warn == "" && out.WarnRequirement == ""
+	return out, !nothing, nil
 }
 
-// termKeys writes permitted terms as lists of label keys: every permitted expression is
-// "key In [true]" (engine.Requirement.Terms).
-func termKeys(terms []corev1.NodeSelectorTerm) [][]string {
+// checkLoosened makes sure the policies' loosened message, filled with u's requirement, is the
+// engine's: if the engine's wording changes shape, compiling fails instead of the message drifting.
+func checkLoosened(u *engine.ConditionalFinding) error {
+	if u.Finding.Reason != engine.AffinityLoosened || engine.DenialMessage([]engine.Finding{engine.AffinityLoosenedFinding(u.Requirement)}) !=
+		engine.DenialMessage([]engine.Finding{u.Finding}) {
+		return fmt.Errorf("the engine's conditional finding %q is not the loosened affinity the compiled policies word", u.Finding.Message)
+	}
+	return nil
+}
+
+// termNames writes permitted terms as lists of Jurisdiction names: every permitted expression is
+// "<jurisdiction label> In [true]" (engine.Requirement.Terms).
+func termNames(terms []corev1.NodeSelectorTerm) ([][]string, error) {
 	out := make([][]string, len(terms))
 	for i, t := range terms {
 		out[i] = make([]string, len(t.MatchExpressions))
 		for j, e := range t.MatchExpressions {
-			out[i][j] = e.Key
+			name, ok := strings.CutPrefix(e.Key, v1alpha1.JurisdictionLabelPrefix)
+			if !ok || e.Operator != corev1.NodeSelectorOpIn || !slices.Equal(e.Values, []string{"true"}) {
+				return nil, fmt.Errorf("permitted term expression %v is not a jurisdiction label In [true]", e)
+			}
+			out[i][j] = name
 		}
+	}
+	return out, nil
+}
+
+// groupNames writes a requirement's groups as lists of Jurisdiction names.
+func groupNames(r engine.Requirement) [][]string {
+	out := make([][]string, len(r.Groups))
+	for i, g := range r.Groups {
+		out[i] = slices.Clone(g.Jurisdictions)
 	}
 	return out
 }
 
-// groupKeys writes a requirement's groups as lists of jurisdiction label keys.
-func groupKeys(r engine.Requirement) [][]string {
-	out := make([][]string, len(r.Groups))
-	for i, g := range r.Groups {
-		out[i] = make([]string, len(g.Jurisdictions))
-		for j, name := range g.Jurisdictions {
-			out[i][j] = v1alpha1.JurisdictionLabel(name)
-		}
-	}
-	return out
+// labelsOf is a CEL expression: the jurisdiction labels of a plan's lists of Jurisdiction names.
+func labelsOf(lists string) string {
+	return lists + ".map(x, x.map(n, " + celString(v1alpha1.JurisdictionLabelPrefix) + " + n))"
+}
+
+// loosenedMessage is a CEL expression: the engine's loosened-affinity denial for the requirement
+// text in variable req (engine.AffinityLoosenedFinding), or "" when req is empty.
+func loosenedMessage(req string) string {
+	sentinel := engine.Requirement{Groups: []engine.Group{{Store: "REQUIREMENT", Jurisdictions: []string{"x"}}}}
+	quoted := strconv.Quote(engine.DenialMessage([]engine.Finding{engine.AffinityLoosenedFinding(sentinel)}))
+	return req + ` == "" ? "" : ` + strings.Replace(quoted, strings.Trim(strconv.Quote(sentinel.String()), `"`), `" + `+req+` + "`, 1)
 }
 
 // celString quotes s as a CEL string literal: Go's escapes are a subset of CEL's.
@@ -276,9 +316,10 @@ func planField(field, otherwise string) string {
 
 // common are the variables every compiled policy starts with.
 var common = []admissionregistrationv1.Variable{
+	applies,
 	{Name: "l", Expression: "object.metadata.?labels.orValue({})"},
 	{Name: "k", Expression: planKey},
-	{Name: "t", Expression: planField("terms", "[]")},
+	{Name: "t", Expression: labelsOf(planField("terms", "[]"))},
 	{Name: "own", Expression: ownTerms},
 }
 
@@ -308,7 +349,7 @@ const (
 // node affinity, unless the affinity already implies the permitted set (the policy is re-invoked
 // after later mutations, and must then change nothing) or the product would have more than
 // engine.MaxTerms terms (denied, or warned about, by the validating policies).
-var mutation = `variables.t.size() == 0 || (!variables.done && variables.own.size() * variables.t.size() > ` + maxTerms + `) ? [] :
+var mutation = `!variables.applies || variables.t.size() == 0 || (!variables.done && variables.own.size() * variables.t.size() > ` + maxTerms + `) ? [] :
 (variables.annotated ? [] : [has(object.metadata.annotations) ?
   JSONPatch{op: "add", path: "/metadata/annotations/dataresidency.io~1stores", value: variables.ann[0]} :
   JSONPatch{op: "add", path: "/metadata/annotations", value: {"dataresidency.io/stores": variables.ann[0], "dataresidency.io/allowed-jurisdictions": variables.ann[1]}}] +
@@ -371,12 +412,13 @@ func hasGate(obj string) string {
 	return obj + ".spec.?schedulingGates.orValue([]).exists(g, g.name == " + celString(v1alpha1.PlacementGate) + ")"
 }
 
-// creationOrRelease limits the compiled policies to pod creation and to the update that removes
-// the placement gate: a gated pod's node affinity may still be narrowed then, and is.
-var creationOrRelease = []admissionregistrationv1.MatchCondition{{
-	Name:       "creation-or-gate-release",
-	Expression: `request.operation == "CREATE" || (` + hasGate("oldObject") + ` && !` + hasGate("object") + `)`,
-}}
+// applies limits the compiled policies to pod creation and to the update that removes the
+// placement gate: a gated pod's node affinity may still be narrowed then, and is. It is a
+// variable every expression starts with, not a matchCondition: kube-apiserver builds each
+// condition's activation apart, converting the AdmissionPlan each time, so a matchCondition
+// would double the work of every pod creation.
+var applies = admissionregistrationv1.Variable{Name: "applies",
+	Expression: `request.operation == "CREATE" || (` + hasGate("oldObject") + ` && !` + hasGate("object") + `)`}
 
 // governed binds a policy to the namespaces whose plans are in force (PoliciesCompiledLabel,
 // set by the operator once the namespace's AdmissionPlan is written), never to excluded ones. The
@@ -409,7 +451,7 @@ func Policies(excluded []string) []client.Object {
 
 func mutating(excluded []string) (*admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.MutatingAdmissionPolicyBinding) {
 	vars := append(slices.Clone(common),
-		admissionregistrationv1.Variable{Name: "g", Expression: planField("groups", "[]")},
+		admissionregistrationv1.Variable{Name: "g", Expression: labelsOf(planField("groups", "[]"))},
 		admissionregistrationv1.Variable{Name: "ann", Expression: "[" + planField("storesAnnotation", `""`) + ", " + planField("allowedAnnotation", `""`) + "]"},
 		admissionregistrationv1.Variable{Name: "done", Expression: implies("variables.g")},
 		admissionregistrationv1.Variable{Name: "annotated", Expression: `has(object.metadata.annotations) && ` +
@@ -422,7 +464,6 @@ func mutating(excluded []string) (*admissionregistrationv1.MutatingAdmissionPoli
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 			ParamKind:        paramKind,
 			MatchConstraints: &podAdmission,
-			MatchConditions:  creationOrRelease,
 			Variables:        vars,
 			Mutations: []admissionregistrationv1.Mutation{{
 				PatchType: admissionregistrationv1.PatchTypeJSONPatch,
@@ -448,29 +489,30 @@ func mutating(excluded []string) (*admissionregistrationv1.MutatingAdmissionPoli
 // with the permitted terms, which the mutating policy then left alone.
 func validating(name string, excluded []string, action admissionregistrationv1.ValidationAction) (
 	*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
-	field := "deny"
+	field, loosened := "deny", loosenedMessage("variables.requirement")
 	if action == admissionregistrationv1.Warn {
-		field = "warn"
+		field, loosened = "warn", "("+loosened+`) + (variables.requirement == "" ? "" : `+celString(engine.WarnSuffix)+")"
 	}
 	vars := append(slices.Clone(common),
 		admissionregistrationv1.Variable{Name: "msg", Expression: "string(" + planField(field, `""`) + ")"},
-		admissionregistrationv1.Variable{Name: "groups", Expression: planField(field+"Groups", "[]")},
-		admissionregistrationv1.Variable{Name: "loosened", Expression: "string(" + planField(field+"Loosened", `""`) + ")"},
+		admissionregistrationv1.Variable{Name: "groups", Expression: labelsOf(planField(field+"Groups", "[]"))},
+		admissionregistrationv1.Variable{Name: "requirement", Expression: "string(" + planField(field+"Requirement", `""`) + ")"},
+		admissionregistrationv1.Variable{Name: "loosened", Expression: loosened},
 	)
 	validations := []admissionregistrationv1.Validation{
-		{Expression: `variables.msg == ""`, MessageExpression: "variables.msg", Reason: ptr.To(metav1.StatusReasonForbidden)},
+		{Expression: `!variables.applies || variables.msg == ""`, MessageExpression: "variables.msg", Reason: ptr.To(metav1.StatusReasonForbidden)},
 	}
 	if action == admissionregistrationv1.Deny {
 		// The mutating policy left such a pod alone, so its own terms are as written.
 		validations = append(validations, admissionregistrationv1.Validation{
-			Expression: `!` + planField("enforced", "false") + ` || variables.t.size() == 0 || variables.own.size() * variables.t.size() <= ` + maxTerms +
+			Expression: `!variables.applies || !` + planField("enforced", "false") + ` || variables.t.size() == 0 || variables.own.size() * variables.t.size() <= ` + maxTerms +
 				` || ` + implies("variables.groups"),
 			MessageExpression: productTooLargeMessage,
 			Reason:            ptr.To(metav1.StatusReasonForbidden),
 		})
 	}
 	validations = append(validations, admissionregistrationv1.Validation{
-		Expression: `variables.loosened == "" || ` + implies("variables.groups"), MessageExpression: "variables.loosened",
+		Expression: `!variables.applies || variables.loosened == "" || ` + implies("variables.groups"), MessageExpression: "variables.loosened",
 		Reason: ptr.To(metav1.StatusReasonForbidden)})
 	match, param := governed(excluded)
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
@@ -478,7 +520,6 @@ func validating(name string, excluded []string, action admissionregistrationv1.V
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			ParamKind:        paramKind,
 			MatchConstraints: &podAdmission,
-			MatchConditions:  creationOrRelease,
 			Variables:        vars,
 			Validations:      validations,
 			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),

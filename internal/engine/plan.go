@@ -53,7 +53,7 @@ func PlanPod(p *Policies, g Governance) PodPlan {
 		req, _, found := permittedPodFindings(p, g.Enforce)
 		plan.Denied = found
 		if len(found) == 0 {
-			plan.DenyUnless = &ConditionalFinding{Requirement: req, Finding: affinityLoosened(req)}
+			plan.DenyUnless = &ConditionalFinding{Requirement: req, Finding: AffinityLoosenedFinding(req)}
 		}
 		// The mutating webhook refuses a pod of Enforce stores it cannot place, even when only the
 		// Warn stores make the set too large.
@@ -69,7 +69,7 @@ func PlanPod(p *Policies, g Governance) PodPlan {
 			}
 		}
 		if len(found) == 0 {
-			plan.WarnUnless = &ConditionalFinding{Requirement: req, Finding: affinityLoosened(req)}
+			plan.WarnUnless = &ConditionalFinding{Requirement: req, Finding: AffinityLoosenedFinding(req)}
 		}
 	}
 	return plan

@@ -85,9 +85,9 @@ func permittedPodFindings(p *Policies, stores []*v1alpha1.PersonalDataStore) (Re
 	return req, terms, nil
 }
 
-// affinityLoosened is the finding for a pod whose required node affinity, after every mutation,
+// AffinityLoosenedFinding is the finding for a pod whose required node affinity, after every mutation,
 // does not keep it on the nodes req permits.
-func affinityLoosened(req Requirement) Finding {
+func AffinityLoosenedFinding(req Requirement) Finding {
 	return Finding{Reason: AffinityLoosened, Severity: Breach,
 		Field:   "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
 		Message: fmt.Sprintf("the pod's required node affinity does not keep it on permitted nodes (%s); another mutating webhook may have replaced the affinity residency-operator injected. Fix: keep the injected jurisdiction terms", req)}
@@ -138,7 +138,7 @@ func podFindings(p *Policies, pod *PodFacts, c *Context, stores []*v1alpha1.Pers
 		out = append(out, f...)
 	}
 	if c.Stage == Admission && !AffinityImplies(spec, req) {
-		out = append(out, affinityLoosened(req))
+		out = append(out, AffinityLoosenedFinding(req))
 	}
 	return out, nil
 }

@@ -48,6 +48,7 @@ type PlanSelection struct {
 
 // PlanSelector is a label selector in one form: requirements that must all hold.
 type PlanSelector struct {
+	// requirements must all hold of the pod's labels.
 	// +listType=atomic
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
@@ -56,10 +57,13 @@ type PlanSelector struct {
 
 // PlanRequirement is one requirement of a label selector, matchLabels written as In.
 type PlanRequirement struct {
+	// key is the label key.
 	// +kubebuilder:validation:MaxLength=317
 	Key string `json:"key"`
+	// operator is In, NotIn, Exists or DoesNotExist.
 	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
 	Operator string `json:"operator"`
+	// values are the label values In and NotIn compare with.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=256
@@ -80,9 +84,10 @@ type PodPlan struct {
 	// +optional
 	// +listType=atomic
 	Groups [][]string `json:"groups,omitempty"`
-	// storesAnnotation and allowedAnnotation are the placement annotations written on the pod.
+	// storesAnnotation is the value of the stores annotation written on the pod.
 	// +optional
 	StoresAnnotation string `json:"storesAnnotation,omitempty"`
+	// allowedAnnotation is the value of the allowed-jurisdictions annotation written on the pod.
 	// +optional
 	AllowedAnnotation string `json:"allowedAnnotation,omitempty"`
 	// enforced is true when an Enforce store governs the pod.
@@ -98,15 +103,18 @@ type PodPlan struct {
 	// +optional
 	// +listType=atomic
 	DenyGroups [][]string `json:"denyGroups,omitempty"`
+	// denyRequirement names the stores and what they allow, for the refusal's message.
 	// +optional
 	DenyRequirement string `json:"denyRequirement,omitempty"`
 	// warn, warnGroups and warnRequirement are the same for Warn stores: the pod is admitted
 	// with the warning.
 	// +optional
 	Warn string `json:"warn,omitempty"`
+	// warnGroups are the groups a Warn store's pod's affinity must imply.
 	// +optional
 	// +listType=atomic
 	WarnGroups [][]string `json:"warnGroups,omitempty"`
+	// warnRequirement names the stores and what they allow, for the warning's message.
 	// +optional
 	WarnRequirement string `json:"warnRequirement,omitempty"`
 }

@@ -340,7 +340,10 @@ var _ = Describe("CRD validation", func() {
 			}
 			schema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
 			for _, top := range []string{"spec", "status"} {
-				prop := schema.Properties[top]
+				prop, ok := schema.Properties[top]
+				if !ok && top == "status" && crd.Spec.Names.Kind == "AdmissionPlan" {
+					continue // written by the operator only, it has no status
+				}
 				Expect(undocumented(top, &prop)).To(BeEmpty(), "%s has undocumented fields", crd.Name)
 			}
 		}

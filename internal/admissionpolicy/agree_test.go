@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -490,4 +491,25 @@ func FuzzCompile(f *testing.F) {
 			t.Fatalf("the API server refused the compiled plan for %s: %v", describe(p), err)
 		}
 	})
+}
+
+// TestCompileIgnoresListOrder: the cache lists stores and exceptions in no fixed order; the same
+// policies must compile to the same plan, or the operator would rewrite it on every reconcile.
+func TestCompileIgnoresListOrder(t *testing.T) {
+	for seed := range uint64(300) {
+		p := randomPolicies(rand.New(rand.NewPCG(seed, 3)), "order", time.Now())
+		want, _, err := admissionpolicy.Compile("order", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(p.Stores)
+		slices.Reverse(p.Exceptions)
+		got, _, err := admissionpolicy.Compile("order", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(want.Spec, got.Spec) {
+			t.Fatalf("seed %d (%s): the plan depends on the order of the stores:\n%+v\n%+v", seed, describe(p), want.Spec, got.Spec)
+		}
+	}
 }

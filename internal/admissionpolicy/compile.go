@@ -145,8 +145,11 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 		}
 	}
 
+	// By name: the cache lists in no fixed order, and the same stores must compile to the same
+	// plan, or every reconcile would rewrite it.
+	stores := slices.SortedFunc(slices.Values(p.Stores), func(a, b *v1alpha1.PersonalDataStore) int { return strings.Compare(a.Name, b.Name) })
 	var out []storeSelection
-	for _, s := range p.Stores {
+	for _, s := range stores {
 		if !s.DeletionTimestamp.IsZero() || engine.ModeOf(s) == v1alpha1.Audit {
 			continue
 		}

@@ -121,6 +121,22 @@ var _ = Describe("ResidencyException approval", Ordered, func() {
 		Expect(ex.Spec.Requester.Username).To(Equal("alice"), "the webhook keeps the recorded requester")
 	})
 
+	It("lets a namespace owner read the namespace's AdmissionPlan, never write it", func() {
+		// What a tenant with every shipped role in the namespace would use to loosen placement:
+		// kube-apiserver places pods from this plan.
+		grant(ns, "alice", "admin")
+		grant(ns, "alice", "viewer")
+		plan := &v1alpha1.AdmissionPlan{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AdmissionPlanName, Namespace: ns}}
+		Expect(apierrors.IsForbidden(as("alice").Create(ctx, plan.DeepCopy()))).To(BeTrue(), "alice created a plan")
+		// RBAC answers before the object is looked up: these hold whether or not a plan exists.
+		err := as("alice").Get(ctx, client.ObjectKeyFromObject(plan), &v1alpha1.AdmissionPlan{})
+		Expect(err == nil || apierrors.IsNotFound(err)).To(BeTrue(), "alice may read plans: %v", err)
+		edited := plan.DeepCopy()
+		edited.ResourceVersion = "1"
+		Expect(apierrors.IsForbidden(as("alice").Update(ctx, edited))).To(BeTrue(), "alice rewrote the plan")
+		Expect(apierrors.IsForbidden(as("alice").Delete(ctx, plan))).To(BeTrue(), "alice deleted the plan")
+	})
+
 	It("refuses a decision by the editor, who has no right to the status", func() {
 		ex := &v1alpha1.ResidencyException{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "self-approved"}, ex)).To(Succeed())

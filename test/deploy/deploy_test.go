@@ -209,7 +209,7 @@ var _ = Describe("RBAC", func() {
 // approver may approve exceptions or write the status their decisions are kept in.
 var _ = Describe("User roles", func() {
 	for _, v := range slices.Concat(chartVariants, kustomizeVariants) {
-		It("of "+v.name+" are config/rbac/user_roles.yaml, and only the approver decides on exceptions", func() {
+		It("of "+v.name+" are config/rbac/user_roles.yaml, only the approver decides on exceptions, and nobody writes plans", func() {
 			data, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "user_roles.yaml"))
 			Expect(err).NotTo(HaveOccurred())
 			objs, err := parseObjects(data)
@@ -225,6 +225,9 @@ var _ = Describe("User roles", func() {
 				got[strings.TrimPrefix(name, "residency-")] = ruleTuples(role.Rules)
 				aggregated := role.Labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true" || role.Labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
 				for _, r := range ruleTuples(role.Rules) {
+					if strings.HasPrefix(r, "dataresidency.io|admissionplans|") && !strings.HasSuffix(r, "|get") && !strings.HasSuffix(r, "|list") && !strings.HasSuffix(r, "|watch") {
+						Fail(fmt.Sprintf("%s: %s may write AdmissionPlans, which kube-apiserver places pods from (%s)", v.name, name, r))
+					}
 					if strings.Contains(r, "|approve") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||update") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||patch") {
 						Expect(name).To(HaveSuffix("approver"), "%s: %s may decide on exceptions (%s)", v.name, name, r)
 						Expect(aggregated).To(BeFalse(), "%s: %s is aggregated into a default role", v.name, name)

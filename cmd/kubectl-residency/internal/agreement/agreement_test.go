@@ -139,8 +139,10 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 			}}
 		Expect(k8sClient.Create(ctx, courtOrder)).To(Succeed())
 		// Approved by someone else, as the operator's webhook (not in this suite) would record it.
-		courtOrder.Status.Approval = &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo@example.com", Generation: courtOrder.Generation}
-		Expect(k8sClient.Status().Update(ctx, courtOrder)).To(Succeed())
+		// A merge patch: the exception controller may already have written its conditions.
+		approved := courtOrder.DeepCopy()
+		approved.Status.Approval = &v1alpha1.ExceptionApproval{Decision: v1alpha1.Approved, User: "dpo@example.com", Generation: courtOrder.Generation}
+		Expect(k8sClient.Status().Patch(ctx, approved, client.MergeFrom(courtOrder))).To(Succeed())
 		for name, region := range map[string]string{"pv-us": "us-east-1", "pv-nowhere": ""} {
 			pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
 				Spec: corev1.PersistentVolumeSpec{Capacity: corev1.ResourceList{corev1.ResourceStorage: resourceOneGi},

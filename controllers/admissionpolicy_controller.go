@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -46,9 +45,6 @@ type AdmissionPolicyReconciler struct {
 	Enabled bool
 	// Excluded namespaces never get policies: kube-system and the operator's own.
 	Excluded []string
-
-	// planWritten is when this process last wrote each namespace's plan (time.Time by name).
-	planWritten sync.Map
 }
 
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings;validatingadmissionpolicies;validatingadmissionpolicybindings,verbs=get;list;watch;create;update;delete
@@ -103,23 +99,19 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			}
 		}
 	} else {
-		written, err := r.apply(ctx, plan)
-		if err != nil {
+		if err := r.apply(ctx, plan); err != nil {
 			return ctrl.Result{}, err
-		}
-		if !written.IsZero() {
-			r.planWritten.Store(namespace, written)
 		}
 		// kube-apiserver reads plans through its informer: until it has had policySettle to read
 		// the last version, the namespace is not marked, which would put the plan in force and
-		// stop pods being gated. Once marked, a new version replaces one already in force.
+		// stop pods being gated. Once marked, a new version replaces one already in force. The
+		// time is on the plan, so a new leader waits as the old one would have.
 		if _, marked := ns.Labels[v1alpha1.PoliciesCompiledLabel]; !marked {
-			if at, ok := r.planWritten.Load(namespace); ok {
-				if left := policySettle - time.Since(at.(time.Time)); left > 0 {
-					return ctrl.Result{RequeueAfter: left}, nil
-				}
+			written, err := time.Parse(time.RFC3339Nano, plan.Annotations[planWrittenAnnotation])
+			if err != nil {
+				written = plan.CreationTimestamp.Time // written by hand, or by an earlier release
 			}
-			if left := policySettle - time.Since(plan.CreationTimestamp.Time); left > 0 {
+			if left := policySettle - time.Since(written); left > 0 {
 				return ctrl.Result{RequeueAfter: left}, nil
 			}
 		}
@@ -190,30 +182,40 @@ func (r *AdmissionPolicyReconciler) compile(ctx context.Context, ns *corev1.Name
 	return plan, recompile, pol, err
 }
 
-// apply creates obj or updates the existing object when its labels or spec differ, and returns
-// when it wrote it (zero when it did not). Real time, not r.Clock: it is how long the API server
-// has had to load the object. obj is left as stored, with its creation time.
-func (r *AdmissionPolicyReconciler) apply(ctx context.Context, obj client.Object) (written time.Time, err error) {
+// planWrittenAnnotation records on a plan when the operator last wrote it (real time, not
+// r.Clock: it is how long the API server has had to load it).
+const planWrittenAnnotation = "dataresidency.io/written-at"
+
+// apply creates obj or updates the existing object when its labels or spec differ, stamping
+// planWrittenAnnotation when it writes. obj is left as stored: unchanged, it takes the existing
+// object's metadata.
+func (r *AdmissionPolicyReconciler) apply(ctx context.Context, obj client.Object) error {
 	existing := obj.DeepCopyObject().(client.Object)
-	err = r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
-	if apierrors.IsNotFound(err) {
+	err := r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("getting %T %s: %w", obj, obj.GetName(), err)
+	}
+	found := err == nil
+	if found && equality.Semantic.DeepEqual(specOf(existing), specOf(obj)) && equality.Semantic.DeepEqual(existing.GetLabels(), obj.GetLabels()) {
+		obj.SetAnnotations(existing.GetAnnotations())
+		obj.SetCreationTimestamp(existing.GetCreationTimestamp())
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		return nil
+	}
+	if _, isPlan := obj.(*v1alpha1.AdmissionPlan); isPlan {
+		obj.SetAnnotations(map[string]string{planWrittenAnnotation: time.Now().UTC().Format(time.RFC3339Nano)})
+	}
+	if !found {
 		if err := r.Create(ctx, obj); err != nil {
-			return time.Time{}, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
-		return time.Now(), nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("getting %T %s: %w", obj, obj.GetName(), err)
-	}
-	obj.SetCreationTimestamp(existing.GetCreationTimestamp())
-	if equality.Semantic.DeepEqual(specOf(existing), specOf(obj)) && equality.Semantic.DeepEqual(existing.GetLabels(), obj.GetLabels()) {
-		return time.Time{}, nil
+		return nil
 	}
 	obj.SetResourceVersion(existing.GetResourceVersion())
 	if err := r.Update(ctx, obj); err != nil {
-		return time.Time{}, fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
+		return fmt.Errorf("updating %T %s: %w", obj, obj.GetName(), err)
 	}
-	return time.Now(), nil
+	return nil
 }
 
 // clusterPolicies are the cluster-wide objects the operator keeps: the placement gate and the
@@ -224,36 +226,33 @@ func (r *AdmissionPolicyReconciler) clusterPolicies() []client.Object {
 }
 
 // ensureClusterPolicies keeps the cluster-wide policies, or removes them when admission runs
-// through the webhooks only. It also removes compiled policies it no longer wants, such as the
-// per-namespace policies of earlier releases.
+// through the webhooks only, and removes the per-namespace policies of earlier releases.
 func (r *AdmissionPolicyReconciler) ensureClusterPolicies(ctx context.Context) error {
-	var want []client.Object
+	ours := r.clusterPolicies()
 	if r.Enabled {
-		want = r.clusterPolicies()
-	}
-	for _, obj := range want {
-		if _, err := r.apply(ctx, obj); err != nil {
-			return err
+		for _, obj := range ours {
+			if err := r.apply(ctx, obj); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, obj := range slices.Backward(ours) {
+			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
+			}
 		}
 	}
-	wanted := map[string]bool{}
-	for _, obj := range want {
-		wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] = true
-	}
-	for _, newList := range compiledKinds {
+	for _, newList := range legacyKinds {
 		list := newList()
-		if err := r.List(ctx, list, client.MatchingLabels{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy}); err != nil {
-			return fmt.Errorf("listing compiled policies: %w", err)
+		if err := r.List(ctx, list, client.HasLabels{legacyCompiledForLabel}); err != nil {
+			return fmt.Errorf("listing earlier releases' compiled policies: %w", err)
 		}
 		items, err := meta.ExtractList(list)
 		if err != nil {
-			return fmt.Errorf("reading compiled policies: %w", err)
+			return fmt.Errorf("reading earlier releases' compiled policies: %w", err)
 		}
 		for _, item := range items {
 			obj := item.(client.Object)
-			if wanted[fmt.Sprintf("%T/%s", obj, obj.GetName())] {
-				continue
-			}
 			if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
 			}
@@ -379,9 +378,13 @@ func clearDefaults(m *admissionregistrationv1.MatchResources) {
 	}
 }
 
-// compiledKinds are the kinds of the cluster-wide compiled policies, validating before mutating so
-// that removing policies never leaves a check without the mutation it checks.
-var compiledKinds = []func() client.ObjectList{
+// legacyCompiledForLabel marked the per-namespace policies earlier releases compiled; only those
+// are swept, never a policy the operator did not write.
+const legacyCompiledForLabel = "dataresidency.io/compiled-for"
+
+// legacyKinds are the kinds of those policies, validating before mutating so that removing them
+// never leaves a check without the mutation it checks.
+var legacyKinds = []func() client.ObjectList{
 	func() client.ObjectList { return &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{} },
 	func() client.ObjectList { return &admissionregistrationv1.ValidatingAdmissionPolicyList{} },
 	func() client.ObjectList { return &admissionregistrationv1.MutatingAdmissionPolicyBindingList{} },

@@ -116,6 +116,31 @@ var _ = Describe("Compiled admission policies", Ordered, func() {
 		}).Should(Succeed())
 	})
 
+	It("removes the per-namespace policies of earlier releases, and no policy it did not write", func() {
+		allow := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: "true"}},
+		}
+		managedBy := map[string]string{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy}
+		legacy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "residency-deny." + ns,
+			Labels: map[string]string{admissionpolicy.ManagedByLabel: admissionpolicy.ManagedBy, "dataresidency.io/compiled-for": ns}}, Spec: allow}
+		someoneElses := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "team-policy", Labels: managedBy}, Spec: allow}
+		Expect(k8sClient.Create(ctx, someoneElses)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, someoneElses)).To(Succeed()) })
+		Expect(k8sClient.Create(ctx, legacy)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(legacy), &admissionregistrationv1.ValidatingAdmissionPolicy{}))
+		}).Should(BeTrue(), "an earlier release's policy is swept")
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(someoneElses), &admissionregistrationv1.ValidatingAdmissionPolicy{})
+		}, 2*time.Second).Should(Succeed(), "a policy that only carries the managed-by label stays")
+	})
+
 	It("keeps its compiled objects: a deleted one comes back, and the plan goes with the last store", func() {
 		Expect(k8sClient.Delete(ctx, &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: admissionpolicy.PlacementName}})).To(Succeed())
 		Eventually(func() error {
@@ -123,6 +148,7 @@ var _ = Describe("Compiled admission policies", Ordered, func() {
 		}).Should(Succeed())
 		plan := &v1alpha1.AdmissionPlan{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1alpha1.AdmissionPlanName}, plan)).To(Succeed())
+		Expect(plan.Annotations).To(HaveKey("dataresidency.io/written-at"), "a new leader reads when the plan was written")
 		edited := plan.DeepCopy()
 		edited.Spec.Plans = nil
 		Expect(k8sClient.Update(ctx, edited)).To(Succeed())

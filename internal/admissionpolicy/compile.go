@@ -158,10 +158,10 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 			continue
 		}
 		sel := v1alpha1.PlanSelection{Requirements: reqs, LiftedBy: lifts[s.Name]}
-		slices.SortFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-		sel.LiftedBy = slices.CompactFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) bool { return fmt.Sprint(a) == fmt.Sprint(b) })
+		slices.SortFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) int { return strings.Compare(text(a), text(b)) })
+		sel.LiftedBy = slices.CompactFunc(sel.LiftedBy, func(a, b v1alpha1.PlanSelector) bool { return text(a) == text(b) })
 		i := slices.IndexFunc(out, func(o storeSelection) bool {
-			return fmt.Sprint(o.selection.Requirements, o.selection.LiftedBy) == fmt.Sprint(sel.Requirements, sel.LiftedBy)
+			return text(o.selection.Requirements, o.selection.LiftedBy) == text(sel.Requirements, sel.LiftedBy)
 		})
 		if i < 0 {
 			out = append(out, storeSelection{selection: sel})
@@ -172,6 +172,10 @@ func selections(p *engine.Policies) ([]storeSelection, time.Time) {
 	}
 	return out, next
 }
+
+// text is a canonical rendering of selectors (requirements are sorted by key, values sorted), to
+// sort and compare them by.
+func text(v ...any) string { return fmt.Sprint(v...) }
 
 // requirements writes sel as requirements that hold exactly when engine.Selects(sel, labels);
 // false for a nil, empty or invalid selector, which selects nothing.

@@ -23,6 +23,22 @@ type auditResult struct {
 	exemptions                    []v1alpha1.Exemption
 	objects                       map[string]client.Object // offending or exempted objects by kind/name
 	nextExceptionChange           time.Time                // when an exception starts or expires next
+	// observed is every governed object with where it is and what the engine decided about it:
+	// the residency history and the PolicyReports are written from it, never from a second look.
+	observed []auditedObject
+}
+
+// auditedObject is one governed pod or claim as the audit saw it.
+type auditedObject struct {
+	Ref v1alpha1.ObjectReference
+	// Where is the node of a bound pod or the volume of a bound claim; empty while unbound.
+	Where string
+	// Location is where it is; nil while unbound or when the location is not known.
+	Location *v1alpha1.ObservedLocation
+	// Denied, Warned and Reported are the engine's findings by the store's mode (see Verdict).
+	Denied, Warned, Reported []engine.Finding
+	// ExemptedBy names the ResidencyException that lifts the store's rules for it, if any.
+	ExemptedBy string
 }
 
 // audit finds the store's governed pods (workloadSelector) and volumes (volumeSelector and claims
@@ -69,6 +85,7 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 			return err
 		}
 		res.record(v, "Pod", pod)
+		res.observe(v, "Pod", pod, pod.Spec.NodeName, locate(decision.NodeLocation(pod.Spec.NodeName)))
 		if note := engine.HostPathNote(&pod.Spec); note != "" {
 			res.hostPathPods = append(res.hostPathPods, fmt.Sprintf("pod %s: %s", pod.Name, note))
 		}
@@ -125,8 +142,32 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 			return nil, err
 		}
 		res.record(v, "PersistentVolumeClaim", pvc)
+		places, _ := decision.VolumeLocation(pvc.Spec.VolumeName)
+		res.observe(v, "PersistentVolumeClaim", pvc, pvc.Spec.VolumeName, locate(places...))
 	}
 	return res, nil
+}
+
+// observe keeps what the engine decided about one governed object, and where it is.
+func (a *auditResult) observe(v *engine.Verdict, kind string, obj client.Object, where string, loc *v1alpha1.ObservedLocation) {
+	o := auditedObject{
+		Ref:   v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()},
+		Where: where, Location: loc, Denied: v.Denied, Warned: v.Warned, Reported: v.Reported,
+	}
+	if len(v.Lifted) > 0 {
+		o.ExemptedBy = v.Lifted[0].Exception
+	}
+	a.observed = append(a.observed, o)
+}
+
+// locate reads the location of a node or of a volume's places; nil when there is none. A volume
+// in several places (a multi-zone disk) is reported at its first: they share the country.
+func locate(places ...*corev1.Node) *v1alpha1.ObservedLocation {
+	if len(places) == 0 || places[0] == nil {
+		return nil
+	}
+	loc := observedLocation(places[0])
+	return &loc
 }
 
 // record adds what the engine decided about one governed object: an exemption, or violations.

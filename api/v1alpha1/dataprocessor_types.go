@@ -59,6 +59,41 @@ type Endpoint struct {
 	Ports []EndpointPort `json:"ports"`
 }
 
+// TransferMechanism is the legal basis of a transfer to a third country (Chapter V GDPR).
+// +kubebuilder:validation:Enum=AdequacyDecision;StandardContractualClauses;BindingCorporateRules;Derogation
+type TransferMechanism string
+
+const (
+	// MechanismAdequacyDecision: the country has an adequacy decision (Art. 45); name it.
+	MechanismAdequacyDecision TransferMechanism = "AdequacyDecision"
+	// MechanismStandardContractualClauses: the Commission's clauses are signed with the processor (Art. 46(2)(c)).
+	MechanismStandardContractualClauses TransferMechanism = "StandardContractualClauses"
+	// MechanismBindingCorporateRules: approved rules within a group of companies (Art. 47).
+	MechanismBindingCorporateRules TransferMechanism = "BindingCorporateRules"
+	// MechanismDerogation: one of the derogations for specific situations (Art. 49), such as explicit consent.
+	MechanismDerogation TransferMechanism = "Derogation"
+)
+
+// TransferBasis is the legal basis of transfers to a processor outside the EU and EEA.
+// +kubebuilder:validation:XValidation:rule="self.mechanism != 'AdequacyDecision' || (has(self.adequacyDecision) && size(self.adequacyDecision) > 0)",message="transfer.adequacyDecision must name an entry of the RecordOfProcessing's adequacyDecisions when mechanism is AdequacyDecision"
+// +kubebuilder:validation:XValidation:rule="self.mechanism == 'AdequacyDecision' || (has(self.reference) && size(self.reference) > 0)",message="transfer.reference must say where the clauses, rules or derogation are documented (such as a contract number) when mechanism is not AdequacyDecision"
+type TransferBasis struct {
+	// mechanism is AdequacyDecision, StandardContractualClauses, BindingCorporateRules or Derogation.
+	// +required
+	Mechanism TransferMechanism `json:"mechanism"`
+
+	// adequacyDecision names an entry of the RecordOfProcessing's adequacyDecisions.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	AdequacyDecision string `json:"adequacyDecision,omitempty"`
+
+	// reference says where the basis is documented: a contract or approval number, or the
+	// derogation relied on, such as "Art. 49(1)(b): performance of the contract".
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Reference string `json:"reference,omitempty"`
+}
+
 // DataProcessorSpec declares a party that receives personal data.
 type DataProcessorSpec struct {
 	// description says who the processor is, for reports.
@@ -93,6 +128,11 @@ type DataProcessorSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
 	DataCategories []DataCategory `json:"dataCategories"`
+
+	// transfer is the legal basis for sending data to the processor where it processes outside the
+	// EU and EEA (Art. 30(1)(e) and Chapter V GDPR). Reports say "not declared" when it is missing.
+	// +optional
+	Transfer *TransferBasis `json:"transfer,omitempty"`
 
 	// endpoints are where governed pods may send data to the processor when a store restricts egress.
 	// +optional

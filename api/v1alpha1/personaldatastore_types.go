@@ -50,6 +50,30 @@ type PersonalDataStoreSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Description string `json:"description,omitempty"`
 
+	// purposes are what the data is processed for, such as "order fulfilment" (Art. 30(1)(b)
+	// GDPR), for the record of processing. Reports say "not declared" when there are none.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=256
+	Purposes []string `json:"purposes,omitempty"`
+
+	// dataSubjects are the categories of people the data is about, such as "customers" or
+	// "employees" (Art. 30(1)(c) GDPR).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=3
+	// +kubebuilder:validation:items:MaxLength=128
+	DataSubjects []string `json:"dataSubjects,omitempty"`
+
+	// erasureTimeLimit says when the data is erased, such as "24 months after the account is
+	// closed" (Art. 30(1)(f) GDPR).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ErasureTimeLimit string `json:"erasureTimeLimit,omitempty"`
+
 	// dataCategories are the categories of personal data the store holds.
 	// +required
 	// +listType=set

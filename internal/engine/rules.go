@@ -448,3 +448,25 @@ func ambiguityHint(unknown []string) string {
 	}
 	return "; " + strings.Join(hints, "; ") + ": pass --provider to say which cloud the pods run in"
 }
+
+// VolumeLocation returns where PersistentVolume name is, as the volume rules locate it (places
+// are stand-in nodes carrying the location's labels); ok is false when that is not known.
+func (c *Context) VolumeLocation(name string) (places []*corev1.Node, ok bool) {
+	if c.Lookup == nil || name == "" {
+		return nil, false
+	}
+	pv, err := c.Lookup.Volume(name)
+	if err != nil || pv == nil {
+		return nil, false
+	}
+	places, disagreement, ok := VolumePlaces(pv, c.Provider, c.Matchers, c.nodeByName)
+	return places, ok && disagreement == ""
+}
+
+// NodeLocation returns node name as the placement rules read it, or nil when it is not known.
+func (c *Context) NodeLocation(name string) *corev1.Node {
+	if name == "" {
+		return nil
+	}
+	return c.nodeByName(name)
+}

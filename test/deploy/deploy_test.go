@@ -228,6 +228,9 @@ var _ = Describe("User roles", func() {
 					if strings.HasPrefix(r, "dataresidency.io|admissionplans|") && !strings.HasSuffix(r, "|get") && !strings.HasSuffix(r, "|list") && !strings.HasSuffix(r, "|watch") {
 						Fail(fmt.Sprintf("%s: %s may write AdmissionPlans, which kube-apiserver places pods from (%s)", v.name, name, r))
 					}
+					if strings.HasPrefix(r, "dataresidency.io|residencyrecords|") && !strings.HasSuffix(r, "|get") && !strings.HasSuffix(r, "|list") && !strings.HasSuffix(r, "|watch") {
+						Fail(fmt.Sprintf("%s: %s may write ResidencyRecords, the history auditors rely on (%s)", v.name, name, r))
+					}
 					if strings.Contains(r, "|approve") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||update") || strings.HasPrefix(r, "dataresidency.io|residencyexceptions/status||patch") {
 						Expect(name).To(HaveSuffix("approver"), "%s: %s may decide on exceptions (%s)", v.name, name, r)
 						Expect(aggregated).To(BeFalse(), "%s: %s is aggregated into a default role", v.name, name)

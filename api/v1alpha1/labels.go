@@ -65,6 +65,10 @@ const (
 	ObservedJurisdictionsAnnotation = "dataresidency.io/observed-jurisdictions"
 	ObservedAtAnnotation            = "dataresidency.io/observed-at"
 
+	// RecordStoreUIDLabel is on every ResidencyRecord: the UID of the store it records, so that
+	// one store's chain is found with a label selector (store names can be too long for a label).
+	RecordStoreUIDLabel = "dataresidency.io/store-uid"
+
 	// JurisdictionFinalizer lets a deleted Jurisdiction remove its labels from every node first.
 	JurisdictionFinalizer = "dataresidency.io/node-labels"
 )

@@ -117,6 +117,12 @@ func main() {
 			"Either way, the region first seen is pinned and a later change makes the node Untrusted until a person confirms it.")
 	flag.IntVar(&controllerOpts.BrakeMinNodes, "eviction-brake-min-nodes", controllerOpts.BrakeMinNodes, "The least number of nodes losing a Jurisdiction's label that can engage the eviction brake.")
 	flag.DurationVar(&controllerOpts.BrakeWindow, "eviction-brake-window", controllerOpts.BrakeWindow, "How recent a violation must be to count towards the eviction brake.")
+	flag.DurationVar(&controllerOpts.History.Period, "history-period", controllerOpts.History.Period,
+		"Length of one ResidencyRecord of a store's history (periods align to UTC; whole days start at midnight UTC); 0 writes no history.")
+	flag.DurationVar(&controllerOpts.History.Flush, "history-flush-interval", controllerOpts.History.Flush,
+		"How often a store's open ResidencyRecord is written, and how often its pods are sampled: what a crash of the operator can lose.")
+	flag.IntVar(&controllerOpts.History.Retention, "history-retention", controllerOpts.History.Retention,
+		"How many periods of history are kept per store (records of deleted stores too); 0 keeps them all.")
 	flag.StringVar(&admissionMode, "admission", AdmissionPolicies,
 		"How governed pods are placed and checked at creation: "+AdmissionPolicies+" (compiled MutatingAdmissionPolicies and ValidatingAdmissionPolicies that kube-apiserver evaluates itself, Kubernetes 1.36 or later; the webhooks then only judge pods pinned with spec.nodeName and claims), "+
 			AdmissionWebhook+" (the webhooks only, for older clusters), or "+AdmissionBoth+". The webhook configurations must match: the chart's admission.mode sets both.")

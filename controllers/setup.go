@@ -16,6 +16,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/tools/events"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/residency-operator/residency-operator/internal/engine"
+	"github.com/residency-operator/residency-operator/internal/history"
 	"github.com/residency-operator/residency-operator/internal/lookup"
 )
 
@@ -58,12 +60,15 @@ type Options struct {
 	Trust engine.Trust
 	// DNS is where governed pods may send DNS queries when their store restricts egress.
 	DNS DNSPeer
+	// History cuts and keeps the stores' residency history; a Period of 0 writes none.
+	History history.Options
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
 	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
-		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute, DNS: DefaultDNSPeer()}
+		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute, DNS: DefaultDNSPeer(),
+		History: history.DefaultOptions()}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -101,6 +106,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		Evictor:   evictor,
 		Providers: &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
 		DNS:       opts.DNS,
+		History:   newHistoryRecorder(mgr, recorder, opts.History),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}
@@ -123,4 +129,18 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		return fmt.Errorf("setting up admission policy controller: %w", err)
 	}
 	return nil
+}
+
+// newHistoryRecorder returns the recorder of the stores' history, or nil when it is switched off.
+func newHistoryRecorder(mgr ctrl.Manager, recorder events.EventRecorder, opts history.Options) *HistoryRecorder {
+	if opts.Period <= 0 {
+		return nil
+	}
+	if opts.Flush <= 0 {
+		opts.Flush = history.DefaultOptions().Flush
+	}
+	if opts.MaxGap < 2*opts.Flush {
+		opts.MaxGap = 3 * opts.Flush // a reconcile a little late is not the operator being down
+	}
+	return &HistoryRecorder{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: recorder, Options: opts}
 }

@@ -43,6 +43,8 @@ type StoreReconciler struct {
 	Providers *lookup.ClusterProvider
 	// DNS is where governed pods may send DNS queries when their store restricts egress.
 	DNS DNSPeer
+	// History writes the store's residency history from each audit; nil writes none.
+	History *HistoryRecorder
 }
 
 var _ reconcile.Reconciler = (*StoreReconciler)(nil)
@@ -64,6 +66,7 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		if apierrors.IsNotFound(err) {
 			forgetStoreMetrics(req.Namespace, req.Name)
 			r.Evictor.forget(req.NamespacedName)
+			r.History.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting store: %w", err)
@@ -79,6 +82,13 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		recordStoreMetrics(store, run.status)
 		if err := writeStatus(ctx, r.Client, store, store.Status, run.status); err != nil {
 			retErr = errors.Join(retErr, err)
+		}
+		if err := r.History.observe(ctx, store, run); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+		if r.History != nil {
+			// The history samples where the store's objects are: at least once a flush interval.
+			result.RequeueAfter = minPositive(result.RequeueAfter, r.History.Options.Flush)
 		}
 	}()
 
@@ -116,6 +126,10 @@ type storeRun struct {
 	// held are the violating pods past their eviction time that enforce did not evict, because no
 	// node could take their replacements.
 	held []heldPod
+	// evicted are the pods this reconcile evicted, for the history.
+	evicted []v1alpha1.RecordedEviction
+	// processors are the store's processors as checked, for the history; nil when not checked.
+	processors []v1alpha1.RecordedProcessor
 	// braked is why the eviction brake holds every eviction, when it does.
 	braked  string
 	requeue time.Duration
@@ -209,6 +223,7 @@ func (r *StoreReconciler) checkSharing(ctx context.Context, store *v1alpha1.Pers
 		return err
 	}
 	r.setProcessorStatus(store, &run.status, processors.findings, egressReason, egressConflict)
+	run.processors = processors.recorded
 	return nil
 }
 

@@ -233,6 +233,7 @@ func (r *StoreReconciler) enforce(ctx context.Context, store *v1alpha1.PersonalD
 		switch {
 		case err == nil:
 			r.Evictor.remember(pod, now)
+			run.evicted = append(run.evicted, v1alpha1.RecordedEviction{Pod: v1alpha1.ObjectReference{Kind: "Pod", Name: pod.Name, UID: pod.UID}, Node: pod.Spec.NodeName, Time: metav1.NewTime(now)})
 			evictions.WithLabelValues(store.Namespace, store.Name, "evicted").Inc()
 			r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventEvicted, actionEvict,
 				"evicted pod %s: %s; its controller recreates it on a permitted node (%s can take it)", pod.Name, v.Message, answer.node)

@@ -30,6 +30,7 @@ func networkPolicyName(store *v1alpha1.PersonalDataStore) string { return "resid
 type processorCheck struct {
 	findings  []v1alpha1.ProcessorFinding
 	permitted []*v1alpha1.DataProcessor // passed every check: their endpoints may be reached
+	recorded  []v1alpha1.RecordedProcessor
 }
 
 // checkProcessors applies the policy's sharing rules to each processor a store names: it must
@@ -45,12 +46,20 @@ func (r *StoreReconciler) checkProcessors(ctx context.Context, store *v1alpha1.P
 			}
 			out.findings = append(out.findings, v1alpha1.ProcessorFinding{Processor: string(name), Reason: v1alpha1.ProcessorNotFound,
 				Message: fmt.Sprintf("DataProcessor %s does not exist: create it or remove it from spec.processors", name)})
+			out.recorded = append(out.recorded, v1alpha1.RecordedProcessor{Name: string(name)})
 			continue
+		}
+		rec := v1alpha1.RecordedProcessor{Name: p.Name, Role: p.Spec.Role}
+		for _, j := range p.Spec.Jurisdictions {
+			rec.Jurisdictions = append(rec.Jurisdictions, string(j))
 		}
 		if finding := engine.ProcessorProblem(&store.Spec, p); finding != nil {
 			out.findings = append(out.findings, *finding)
+			out.recorded = append(out.recorded, rec)
 			continue
 		}
+		rec.Permitted = true
+		out.recorded = append(out.recorded, rec)
 		out.permitted = append(out.permitted, p)
 	}
 	return out, nil

@@ -194,6 +194,7 @@ type RecordGap struct {
 }
 
 // ResidencyRecordSpec is what the operator observed of one store in one period.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.sealed) || !oldSelf.sealed || self == oldSelf",message="a sealed ResidencyRecord cannot be changed: it is evidence of its period"
 type ResidencyRecordSpec struct {
 	// store is the PersonalDataStore this record is of.
 	// +required

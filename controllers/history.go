@@ -119,6 +119,7 @@ func (h *HistoryRecorder) resume(ctx context.Context, store *v1alpha1.PersonalDa
 	}
 	c := history.Resume(latest)
 	if c.Tampered != "" {
+		historyTampered.Inc()
 		log.FromContext(ctx).Info("the store's newest residency record does not match its hash; it is kept as evidence and the history goes on in a new record", "record", c.Tampered)
 		h.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventHistoryTampered, actionAudit,
 			"ResidencyRecord %s was changed after the operator wrote it (its hash no longer matches); it is kept as it is and the history goes on in the next record. Check who wrote it (audit log) and run kubectl residency report --verify", c.Tampered)
@@ -129,6 +130,16 @@ func (h *HistoryRecorder) resume(ctx context.Context, store *v1alpha1.PersonalDa
 // write creates or updates a record. A name taken by another store's record (a store deleted and
 // made again under the same name the same day) is made unique with the store's UID.
 func (h *HistoryRecorder) write(ctx context.Context, rec *v1alpha1.ResidencyRecord) error {
+	err := h.put(ctx, rec)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	historyWrites.WithLabelValues(result).Inc()
+	return err
+}
+
+func (h *HistoryRecorder) put(ctx context.Context, rec *v1alpha1.ResidencyRecord) error {
 	if rec.ResourceVersion != "" {
 		if err := h.Client.Update(ctx, rec); err != nil {
 			return fmt.Errorf("writing residency record %s: %w", rec.Name, err)
@@ -141,7 +152,7 @@ func (h *HistoryRecorder) write(ctx context.Context, rec *v1alpha1.ResidencyReco
 		if getErr := h.Reader.Get(ctx, client.ObjectKeyFromObject(rec), existing); getErr == nil && existing.Spec.StoreUID == rec.Spec.StoreUID {
 			// Ours, written before a lost response or a restart between write and resume.
 			rec.ResourceVersion = existing.ResourceVersion
-			return h.write(ctx, rec)
+			return h.put(ctx, rec)
 		}
 		rec.Name = rec.Name + "-" + string(rec.Spec.StoreUID)[:8]
 		err = h.Client.Create(ctx, rec)

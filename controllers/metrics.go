@@ -72,3 +72,21 @@ func forgetStoreMetrics(namespace, name string) {
 	storeGoverned.DeleteLabelValues(namespace, name, "PersistentVolumeClaim")
 	evictions.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "store": name})
 }
+
+var (
+	// historyWrites counts ResidencyRecord writes by outcome; failures mean the history has a hole
+	// the next flush may not close (the open record is kept in memory and retried).
+	historyWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "residency_history_writes_total",
+		Help: "ResidencyRecord writes by result (ok or error).",
+	}, []string{"result"})
+	// historyTampered counts records found changed after the operator wrote them.
+	historyTampered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "residency_history_tampered_total",
+		Help: "ResidencyRecords found at start not to match their hash (changed after the operator wrote them).",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(historyWrites, historyTampered)
+}

@@ -173,6 +173,7 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		exported := exportedMetrics()
 		for _, name := range []string{"residency_nodes_location_problem", "residency_node_label_patches_total", "residency_store_violations",
 			"residency_store_governed_objects", "residency_store_compliant", "residency_evictions_total", "residency_evictions_held", "residency_admission_decisions_total",
+			"residency_history_writes_total", "residency_history_tampered_total",
 			"controller_runtime_reconcile_errors_total", "controller_runtime_webhook_requests_total", "controller_runtime_webhook_latency_seconds",
 			"workqueue_depth"} {
 			Expect(exported).To(HaveKey(name))
@@ -189,7 +190,7 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		Expect(os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o600)).To(Succeed())
 		out, err := run(promtool, "check", "rules", filepath.Join(dir, "rules.yaml"))
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
-		Expect(string(out)).To(ContainSubstring("SUCCESS: 9 rules found"))
+		Expect(string(out)).To(ContainSubstring("SUCCESS: 11 rules found"))
 		Expect(string(rules)).To(ContainSubstring(`job="residency-operator-metrics-service"`),
 			"by default the controller-runtime queries select the job the chart's ServiceMonitor scrapes: the metrics Service's name")
 		Expect(render(chartVariants[0]).service("residency-operator-metrics-service")).NotTo(BeNil())
@@ -212,7 +213,7 @@ var _ = Describe("monitoring: the chart's PrometheusRule and Grafana dashboard",
 		exported := exportedMetrics()
 		spec := chartRules("prometheusRule.job=residency", "prometheusRule.runbookBaseURL=https://docs.example.com/alerts.md/")
 		exprs := ruleExprs(spec)
-		Expect(exprs).To(HaveLen(9))
+		Expect(exprs).To(HaveLen(11))
 		for alert, expr := range exprs {
 			Expect(unknownMetrics(expr, exported)).To(BeEmpty(), "%s: %s", alert, expr)
 			if strings.Contains(expr, "controller_runtime_") {

@@ -99,7 +99,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.SetupWithManager(ctx, mgr); err != nil {
+	opts := controllers.DefaultOptions()
+	// A demo of seconds: the stores' history is written every second instead of every 5 minutes.
+	opts.History.Flush, opts.History.MaxGap = time.Second, 10*time.Second
+	if err := controllers.SetupWithManager(ctx, mgr, opts); err != nil {
 		return err
 	}
 	if err := residencywebhook.Setup(mgr, residencywebhook.DefaultOptions()); err != nil {
@@ -255,6 +258,24 @@ func run() error {
 	if err := exceptionStep(ctx, cluster.Config, scheme, kubectl); err != nil {
 		return err
 	}
+
+	step("The residency history: one ResidencyRecord per store and UTC day, each with the hash of the one before (docs/history.md)")
+	if err := waitFor(ctx, "the eviction to reach the web-sessions store's history", func() (bool, error) {
+		var records v1alpha1.ResidencyRecordList
+		if err := c.List(ctx, &records, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, r := range records.Items {
+			if r.Spec.Store.Name == "web-sessions" && len(r.Spec.Evictions) > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "residencyrecords", "-n", ns, "-o",
+		"custom-columns=RECORD:.metadata.name,STORE:.spec.store.name,SEQ:.spec.sequence,COUNTRIES:.spec.locations[*].country,VIOLATIONS:.spec.violations[*].object.name,EVICTED:.spec.evictions[*].pod.name,HASH:.spec.hash"))
 
 	outside, total, err := outsidePermitted(ctx, c)
 	if err != nil {

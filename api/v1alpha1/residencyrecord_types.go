@@ -212,15 +212,19 @@ type ResidencyRecordSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	Sequence int64 `json:"sequence"`
 
-	// periodStart and periodEnd bound the period, in UTC.
+	// periodStart is when the period starts, in UTC.
 	// +required
 	PeriodStart metav1.Time `json:"periodStart"`
+
+	// periodEnd is when the period ends (excluded), in UTC.
 	// +required
 	PeriodEnd metav1.Time `json:"periodEnd"`
 
-	// firstObserved and lastObserved are the first and last observations in the period.
+	// firstObserved is the first observation in the period.
 	// +optional
 	FirstObserved *metav1.Time `json:"firstObserved,omitempty"`
+
+	// lastObserved is the latest observation in the period.
 	// +optional
 	LastObserved *metav1.Time `json:"lastObserved,omitempty"`
 
@@ -242,6 +246,8 @@ type ResidencyRecordSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=100
 	Violations []RecordedViolation `json:"violations,omitempty"`
+
+	// violationsNotListed counts the violations beyond the 100 listed.
 	// +optional
 	ViolationsNotListed int32 `json:"violationsNotListed,omitempty"`
 
@@ -249,6 +255,8 @@ type ResidencyRecordSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=100
 	Evictions []RecordedEviction `json:"evictions,omitempty"`
+
+	// evictionsNotListed counts the evictions beyond the 100 listed.
 	// +optional
 	EvictionsNotListed int32 `json:"evictionsNotListed,omitempty"`
 
@@ -256,6 +264,8 @@ type ResidencyRecordSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	Holds []RecordedHold `json:"holds,omitempty"`
+
+	// holdsNotListed counts the holds beyond the 50 listed.
 	// +optional
 	HoldsNotListed int32 `json:"holdsNotListed,omitempty"`
 

@@ -49,8 +49,8 @@ func statusClass(status string) string {
 // escaped.
 
 const (
-	chartWidth  = 720
-	chartLabelW = 150
+	chartWidth  = 900
+	chartLabelW = 180
 	chartBarH   = 22
 	chartGap    = 8
 	chartTop    = 8
@@ -193,7 +193,7 @@ func timeline(r *Report, ev Evidence) Timeline {
 	}
 	y := top
 	for _, rw := range rows {
-		l := Lane{Label: truncate(rw.label, 22), Y: y, TextY: y + laneH*0.65}
+		l := Lane{Label: truncate(rw.label, 28), Y: y, TextY: y + laneH*0.65}
 		for _, s := range rw.spans {
 			s.Y = y + 3
 			l.Spans = append(l.Spans, s)

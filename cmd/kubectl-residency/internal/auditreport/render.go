@@ -203,7 +203,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 func writeStoreMarkdown(m mdWriter, s *Store) {
 	title := s.Key()
 	if !s.Exists {
-		title += " (deleted)"
+		title += " (store not found: history only)"
 	}
 	m.p("## Store %s\n\n", md(title))
 	for _, n := range s.Notes {

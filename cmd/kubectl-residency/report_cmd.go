@@ -131,7 +131,11 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	}
 	if o.verify {
 		if rep.Verification.Verified {
-			fmt.Fprintf(a.errOut, "verified: %d ResidencyRecords of %d stores, every hash matches and no chain has a hole\n", rep.Verification.Records, len(rep.Stores))
+			stores := "stores"
+			if len(rep.Stores) == 1 {
+				stores = "store"
+			}
+			fmt.Fprintf(a.errOut, "verified: %d ResidencyRecords of %d %s, every hash matches and no chain has a hole\n", rep.Verification.Records, len(rep.Stores), stores)
 			return nil
 		}
 		for _, p := range rep.Verification.Problems {

@@ -178,17 +178,19 @@ func reportPeriod(fromFlag, toFlag string, now time.Time) (auditreport.Period, e
 }
 
 func parseReportTime(s string) (time.Time, bool, error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, dateOnly := time.Time{}, true
+	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("%q is neither a date (YYYY-MM-DD) nor an RFC3339 time (2026-01-01T00:00:00Z)", s)
+		dateOnly = false
+		if t, err = time.Parse(time.RFC3339, s); err != nil {
+			return time.Time{}, false, fmt.Errorf("%q is neither a date (YYYY-MM-DD) nor an RFC3339 time (2026-01-01T00:00:00Z)", s)
+		}
 	}
-	if t.Year() < 1970 || t.Year() > 9999 {
-		return time.Time{}, false, fmt.Errorf("%q is out of range", s)
+	// Kubernetes times start in 1970; a period of more than a few centuries would overflow durations.
+	if t.Year() < 1970 || t.Year() > 2200 {
+		return time.Time{}, false, fmt.Errorf("%q is out of range (1970 to 2200)", s)
 	}
-	return t.UTC(), false, nil
+	return t.UTC(), dateOnly, nil
 }
 
 // reportInputFromFiles reads the report's objects from manifests; bad input exits 2 with file:line.

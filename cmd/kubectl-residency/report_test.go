@@ -294,6 +294,7 @@ func TestReportBadInput(t *testing.T) {
 		{"missing file", []string{"report", "-f", "testdata/nope.yaml"}, exitBadInput, "testdata/nope.yaml: stat: no such file or directory"},
 		{"bad --from", []string{"report", "-f", reportFixture, "--from", "1 May"}, exitBadInput, `--from: "1 May" is neither a date`},
 		{"bad --to", []string{"report", "-f", reportFixture, "--to", "2026-13-01"}, exitBadInput, `--to: "2026-13-01" is neither a date`},
+		{"out of range", []string{"report", "-f", reportFixture, "--from", "0001-01-01"}, exitBadInput, `--from: "0001-01-01" is out of range`},
 		{"empty period", []string{"report", "-f", reportFixture, "--from", "2026-05-03", "--to", "2026-05-01"}, exitBadInput, "the period is empty"},
 		{"unknown format", []string{"report", "-f", reportFixture, "-o", "pdf"}, exitBadInput, `unknown output format "pdf"`},
 		{"unwritable output file", []string{"report", "-f", reportFixture, "--output-file", filepath.Join(dir, "no", "such", "dir.md")}, exitBadInput, "writing the report"},

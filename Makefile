@@ -20,9 +20,9 @@ GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
 	./test/e2e/... ./test/deploy/... ./test/chaos/...
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
-# that build images and release archives: `make unit` skips them and runs the pure tests that sit
+# that build images and release archives or need `make tools`' chromium: `make unit` skips them and runs the pure tests that sit
 # beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile)$$
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile|TestReportHTMLInChromium)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 
@@ -77,9 +77,10 @@ verify-fmt:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
 .PHONY: tools
-tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) (once per machine).
+tools: ## Build the control plane, kwok and helm into $(TOOLS_DIR) and install Debian's chromium (once per machine).
 	@# The control plane keeps the build settings it was measured and tested with, not the tree's.
 	@env -u CGO_ENABLED -u GOFLAGS bash hack/tools/build.sh >/dev/null
+	@bash hack/tools/chromium.sh >/dev/null
 
 .PHONY: unit
 unit: ## Run the pure tests only (engine, catalog, CLI, ...): no control plane, no tool cache, seconds.

@@ -117,7 +117,8 @@ applied, and explains where governed pods run and why.
   kubectl residency check -f ./deploy --cluster  # against the live cluster's policies
   kubectl residency status                       # every PersonalDataStore and its compliance
   kubectl residency explain pod/web-7d9f         # why this pod may (not) run where it is
-  kubectl residency approve exception/NAME       # approve someone else's ResidencyException`,
+  kubectl residency approve exception/NAME       # approve someone else's ResidencyException
+  kubectl residency report -o html --verify      # Art. 30 record and residency evidence, for auditors`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -135,7 +136,7 @@ applied, and explains where governed pods run and why.
 		return usageError("%v\nSee '%s --help'.", err, c.CommandPath())
 	})
 	a.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newCheckCommand(a), newStatusCommand(a), newExplainCommand(a),
+	root.AddCommand(newCheckCommand(a), newStatusCommand(a), newExplainCommand(a), newReportCommand(a),
 		newDecideCommand(a, v1alpha1.Approved), newDecideCommand(a, v1alpha1.Denied))
 	return root
 }

@@ -4,7 +4,8 @@
 // that findings and errors point a person at the document to fix, and it never panics on bad input:
 // every problem is an *Error with a file and line.
 //
-// It decodes only the kinds residency checks read: the dataresidency.io policies, StorageClasses,
+// It decodes only the kinds residency checks and reports read: the dataresidency.io policies and
+// history (ResidencyRecords, the RecordOfProcessing), StorageClasses,
 // PersistentVolumeClaims, PersistentVolumes, and the pod templates of Pods, Deployments,
 // StatefulSets (with their volumeClaimTemplates), DaemonSets, ReplicaSets, ReplicationControllers,
 // Jobs and CronJobs. Other objects are listed, so that reports can count them, but not decoded.

@@ -27,6 +27,8 @@ var decoded = map[groupKind]kindInfo{
 	{v1alpha1.GroupVersion.Group, "PersonalDataStore"}:  {newObject: func() metav1.Object { return &v1alpha1.PersonalDataStore{} }, versions: []string{v1alpha1.GroupVersion.Version}},
 	{v1alpha1.GroupVersion.Group, "DataProcessor"}:      {newObject: func() metav1.Object { return &v1alpha1.DataProcessor{} }, versions: []string{v1alpha1.GroupVersion.Version}},
 	{v1alpha1.GroupVersion.Group, "ResidencyException"}: {newObject: func() metav1.Object { return &v1alpha1.ResidencyException{} }, versions: []string{v1alpha1.GroupVersion.Version}},
+	{v1alpha1.GroupVersion.Group, "ResidencyRecord"}:    {newObject: func() metav1.Object { return &v1alpha1.ResidencyRecord{} }, versions: []string{v1alpha1.GroupVersion.Version}},
+	{v1alpha1.GroupVersion.Group, "RecordOfProcessing"}: {newObject: func() metav1.Object { return &v1alpha1.RecordOfProcessing{} }, versions: []string{v1alpha1.GroupVersion.Version}},
 	{"storage.k8s.io", "StorageClass"}:                  {newObject: func() metav1.Object { return &storagev1.StorageClass{} }},
 	{"", "PersistentVolumeClaim"}:                       {newObject: func() metav1.Object { return &corev1.PersistentVolumeClaim{} }},
 	{"", "PersistentVolume"}:                            {newObject: func() metav1.Object { return &corev1.PersistentVolume{} }},
@@ -46,6 +48,7 @@ var decoded = map[groupKind]kindInfo{
 var clusterScoped = map[groupKind]bool{
 	{v1alpha1.GroupVersion.Group, "Jurisdiction"}:                        true,
 	{v1alpha1.GroupVersion.Group, "DataProcessor"}:                       true,
+	{v1alpha1.GroupVersion.Group, "RecordOfProcessing"}:                  true,
 	{"storage.k8s.io", "StorageClass"}:                                   true,
 	{"storage.k8s.io", "CSIDriver"}:                                      true,
 	{"storage.k8s.io", "VolumeAttachment"}:                               true,
@@ -86,6 +89,10 @@ func kindOf(o metav1.Object) (kind, apiVersion string) {
 		return "DataProcessor", v1alpha1.GroupVersion.String()
 	case *v1alpha1.ResidencyException:
 		return "ResidencyException", v1alpha1.GroupVersion.String()
+	case *v1alpha1.ResidencyRecord:
+		return "ResidencyRecord", v1alpha1.GroupVersion.String()
+	case *v1alpha1.RecordOfProcessing:
+		return "RecordOfProcessing", v1alpha1.GroupVersion.String()
 	case *storagev1.StorageClass:
 		return "StorageClass", "storage.k8s.io/v1"
 	case *corev1.PersistentVolumeClaim:

@@ -74,16 +74,19 @@ type Options struct {
 
 // Set is what was read: every object in input order, and the decoded ones by kind.
 type Set struct {
-	Objects        []*Object
-	Jurisdictions  []*v1alpha1.Jurisdiction
-	Stores         []*v1alpha1.PersonalDataStore
-	Processors     []*v1alpha1.DataProcessor
-	Exceptions     []*v1alpha1.ResidencyException
-	StorageClasses []*storagev1.StorageClass
-	Claims         []*corev1.PersistentVolumeClaim
-	Volumes        []*corev1.PersistentVolume
-	Namespaces     []*corev1.Namespace
-	Workloads      []*Workload
+	Objects       []*Object
+	Jurisdictions []*v1alpha1.Jurisdiction
+	Stores        []*v1alpha1.PersonalDataStore
+	Processors    []*v1alpha1.DataProcessor
+	Exceptions    []*v1alpha1.ResidencyException
+	// Records and RecordsOfProcessing are read for `kubectl residency report`; check ignores them.
+	Records             []*v1alpha1.ResidencyRecord
+	RecordsOfProcessing []*v1alpha1.RecordOfProcessing
+	StorageClasses      []*storagev1.StorageClass
+	Claims              []*corev1.PersistentVolumeClaim
+	Volumes             []*corev1.PersistentVolume
+	Namespaces          []*corev1.Namespace
+	Workloads           []*Workload
 
 	// Files counts the files (and standard input) read.
 	Files int
@@ -140,6 +143,10 @@ func (s *Set) add(obj *Object) {
 		s.Processors = append(s.Processors, t)
 	case *v1alpha1.ResidencyException:
 		s.Exceptions = append(s.Exceptions, t)
+	case *v1alpha1.ResidencyRecord:
+		s.Records = append(s.Records, t)
+	case *v1alpha1.RecordOfProcessing:
+		s.RecordsOfProcessing = append(s.RecordsOfProcessing, t)
 	case *storagev1.StorageClass:
 		s.StorageClasses = append(s.StorageClasses, t)
 	case *corev1.Namespace:

@@ -135,6 +135,7 @@ run: manifests generate ## Run the manager (controllers only; the cluster cannot
 
 .PHONY: demo
 demo: tools ## Start a local multi-region control plane, the operator and a sample app, and show where it ran (KEEP=1 keeps it).
+	go build -o bin/kubectl-residency ./cmd/kubectl-residency
 	go run ./hack/demo
 
 ##@ Release

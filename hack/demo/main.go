@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -276,6 +277,26 @@ func run() error {
 	}
 	fmt.Println(kubectl("get", "residencyrecords", "-n", ns, "-o",
 		"custom-columns=RECORD:.metadata.name,STORE:.spec.store.name,SEQ:.spec.sequence,COUNTRIES:.spec.locations[*].country,VIOLATIONS:.spec.violations[*].object.name,EVICTED:.spec.evictions[*].pod.name,HASH:.spec.hash"))
+
+	step("The auditor's report: record of processing and evidence per store, its hash chain verified (docs/reporting.md)")
+	reportPath := filepath.Join(os.TempDir(), "residency-demo-report.html")
+	plugin := filepath.Join("bin", "kubectl-residency") // `make demo` builds it
+	for _, args := range [][]string{
+		{"report", "-n", ns, "--verify", "-o", "html", "--output-file", reportPath},
+		{"report", "-n", ns, "--verify", "-o", "csv"},
+	} {
+		cmd := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("kubectl residency %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		if args[len(args)-1] == "csv" {
+			printWhere(string(out))
+		}
+	}
+	fmt.Printf("  kubectl residency report -n %s --verify -o html: chain verified, written to %s\n", ns, reportPath)
 
 	outside, total, err := outsidePermitted(ctx, c)
 	if err != nil {
@@ -610,4 +631,32 @@ func indent(s string) string {
 		lines[i] = "  " + lines[i]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// printWhere prints, from the report's CSV, the pod-hours each store spent per country and
+// whether its chain verified: what an auditor reads first.
+func printWhere(csvText string) {
+	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if err != nil {
+		fmt.Printf("  (reading the report's CSV: %v)\n", err)
+		return
+	}
+	fmt.Printf("  %-14s %-8s %-10s %s\n", "STORE", "COUNTRY", "POD-HOURS", "IN EEA")
+	inEEA := map[string]string{}
+	for _, r := range rows {
+		if len(r) == 6 && r[0] == "location" && r[4] == "inEEA" {
+			inEEA[r[2]+"/"+r[3]] = r[5]
+		}
+	}
+	for _, r := range rows {
+		if len(r) != 6 {
+			continue
+		}
+		switch {
+		case r[0] == "location" && r[4] == "podHours":
+			fmt.Printf("  %-14s %-8s %-10s %s\n", r[2], r[3], r[5], inEEA[r[2]+"/"+r[3]])
+		case r[0] == "verification" && r[4] == "verified":
+			fmt.Printf("  chain of %s verified: %s\n", r[2], r[5])
+		}
+	}
 }

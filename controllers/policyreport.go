@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -150,6 +151,8 @@ var contentKeys = []string{"source", "configuration", "summary", "results"}
 // again every Recheck and writes once it appears, without a restart.
 type PolicyReports struct {
 	Client client.Client
+	// Reader lists the reports' metadata from the API server (uncached, for the sweep).
+	Reader client.Reader
 	// Discovery says whether the report CRD is served.
 	Discovery  discovery.DiscoveryInterface
 	Format     ReportFormat
@@ -168,9 +171,6 @@ type PolicyReports struct {
 	available bool
 	// told is true once the missing CRD was logged.
 	told bool
-	// swept is true once reports left behind by stores deleted while the operator was down were
-	// removed.
-	swept bool
 }
 
 var _ manager.Runnable = (*PolicyReports)(nil)
@@ -180,7 +180,7 @@ var _ manager.Runnable = (*PolicyReports)(nil)
 
 // NewPolicyReports returns a writer of reports in format, or nil (which writes nothing) when the
 // format is off.
-func NewPolicyReports(c client.Client, d discovery.DiscoveryInterface, format ReportFormat, maxResults int, recheck time.Duration) *PolicyReports {
+func NewPolicyReports(c client.Client, r client.Reader, d discovery.DiscoveryInterface, format ReportFormat, maxResults int, recheck time.Duration) *PolicyReports {
 	if format == NoReports || format == "" {
 		return nil
 	}
@@ -190,7 +190,7 @@ func NewPolicyReports(c client.Client, d discovery.DiscoveryInterface, format Re
 	if recheck <= 0 {
 		recheck = DefaultReportRecheck
 	}
-	return &PolicyReports{Client: c, Discovery: d, Format: format, MaxResults: maxResults, Recheck: recheck,
+	return &PolicyReports{Client: c, Reader: r, Discovery: d, Format: format, MaxResults: maxResults, Recheck: recheck,
 		stores: map[string]map[string][]reportResult{}, written: map[string]string{}, dirty: map[string]bool{}}
 }
 
@@ -522,34 +522,37 @@ func (w *PolicyReports) remove(ctx context.Context, namespace string) error {
 	return nil
 }
 
-// sweep removes, once, the operator's reports in namespaces that hold no store any more (their
-// last store was deleted while the operator was down).
+// sweep removes the operator's reports in namespaces that hold no store any more: their last store
+// was deleted while the operator was down, or while the report could not be deleted. It reads the
+// reports' metadata only, uncached, once per recheck.
 func (w *PolicyReports) sweep(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.swept || !w.available {
+	if !w.available {
 		return nil
 	}
-	list := &unstructured.UnstructuredList{}
+	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(w.Format.gvk().GroupVersion().WithKind(w.Format.gvk().Kind + "List"))
-	if err := w.Client.List(ctx, list, client.MatchingLabels{ManagedByLabel: reportSource}); err != nil {
+	if err := w.Reader.List(ctx, list, client.MatchingLabels{ManagedByLabel: reportSource}); err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil // the next write says so
+		}
 		return fmt.Errorf("listing reports: %w", err)
 	}
 	for _, report := range list.Items {
-		if report.GetName() != PolicyReportName {
+		if report.Name != PolicyReportName {
 			continue
 		}
 		var stores v1alpha1.PersonalDataStoreList
-		if err := w.Client.List(ctx, &stores, client.InNamespace(report.GetNamespace()), client.Limit(1)); err != nil {
+		if err := w.Client.List(ctx, &stores, client.InNamespace(report.Namespace)); err != nil {
 			return fmt.Errorf("listing stores: %w", err)
 		}
 		if len(stores.Items) == 0 {
-			if err := w.remove(ctx, report.GetNamespace()); err != nil {
+			if err := w.remove(ctx, report.Namespace); err != nil {
 				return err
 			}
 		}
 	}
-	w.swept = true
 	return nil
 }
 

@@ -121,7 +121,7 @@ func TestParseReportFormat(t *testing.T) {
 	if _, err := ParseReportFormat("kyverno"); err == nil {
 		t.Error("ParseReportFormat accepted an unknown format")
 	}
-	if NewPolicyReports(nil, nil, NoReports, 0, 0) != nil {
+	if NewPolicyReports(nil, nil, nil, NoReports, 0, 0) != nil {
 		t.Error("--policy-reports=off must write nothing")
 	}
 }

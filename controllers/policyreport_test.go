@@ -228,6 +228,28 @@ var _ = Describe("PolicyReports", Ordered, func() {
 		}).Should(Succeed())
 	})
 
+	It("removes a report of its own left in a namespace without stores (its store deleted while the operator was down)", func() {
+		const stray = "polr-stray"
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: stray}})).To(Succeed())
+		ours := func(name string) *unstructured.Unstructured {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(policyReportGVK)
+			u.SetNamespace(stray)
+			u.SetName(name)
+			u.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "residency-operator"})
+			return u
+		}
+		Expect(k8sClient.Create(ctx, ours(controllers.PolicyReportName))).To(Succeed())
+		other := ours("kyverno-owned")
+		other.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "kyverno"})
+		Expect(k8sClient.Create(ctx, other)).To(Succeed())
+		Eventually(func(g Gomega) {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: stray, Name: controllers.PolicyReportName}, ours(""))
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
+		}).Should(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed(), "another tool's report stays")
+	})
+
 	It("drops a deleted store's results and removes the report with the namespace's last store", func() {
 		Expect(k8sClient.Delete(ctx, &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "analytics", Namespace: ns}})).To(Succeed())
 		Eventually(func(g Gomega) {

@@ -109,7 +109,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	if err != nil {
 		return fmt.Errorf("creating discovery client: %w", err)
 	}
-	reports := NewPolicyReports(mgr.GetClient(), disco, opts.PolicyReports, opts.PolicyReportMaxResults, opts.PolicyReportRecheck)
+	reports := NewPolicyReports(mgr.GetClient(), mgr.GetAPIReader(), disco, opts.PolicyReports, opts.PolicyReportMaxResults, opts.PolicyReportRecheck)
 	if reports != nil {
 		if err := mgr.Add(reports); err != nil {
 			return fmt.Errorf("adding report writer: %w", err)

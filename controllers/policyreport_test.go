@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -267,5 +268,55 @@ var _ = Describe("PolicyReports", Ordered, func() {
 			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: controllers.PolicyReportName}, u)
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
 		}).Should(Succeed())
+	})
+})
+
+// The openreports.io format is written by the same code with another kind: this spec runs a writer
+// of its own against the real Report CRD, so that what it writes passes the CRD's schema.
+var _ = Describe("openreports.io Reports (--policy-reports=openreports)", Ordered, func() {
+	const ns = "openreports"
+	reportGVK := schema.GroupVersionKind{Group: "openreports.io", Version: "v1alpha1", Kind: "Report"}
+
+	It("writes a Report with its source, limits, summary and results once the CRD is installed", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		store := &v1alpha1.PersonalDataStore{
+			ObjectMeta: metav1.ObjectMeta{Name: "crm", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.ContactDetails},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"nowhere"},
+				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app": "crm"}},
+				Enforcement:          v1alpha1.Audit,
+			},
+		}
+		Expect(k8sClient.Create(ctx, store)).To(Succeed())
+		disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		w := controllers.NewPolicyReports(k8sClient, k8sClient, disco, controllers.OpenReportsFormat, 2, time.Hour)
+
+		w.RecheckNow(ctx) // no CRD yet: nothing is written, nothing fails
+		w.ObservePods(ctx, store, map[string]string{"crm-0": "fra", "crm-1": "iad", "crm-2": "fra"}, "crm-1")
+
+		_, err = envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join("testdata", "reportcrds", "openreports.io_reports.yaml")}})
+		Expect(err).NotTo(HaveOccurred())
+		w.RecheckNow(ctx)
+
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(reportGVK)
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: controllers.PolicyReportName}, u)).To(Succeed())
+		Expect(u.Object).To(HaveKeyWithValue("source", "residency-operator"))
+		maxResults, _, _ := unstructured.NestedInt64(u.Object, "configuration", "limits", "maxResults")
+		Expect(maxResults).To(BeEquivalentTo(2))
+		summary, _, _ := unstructured.NestedMap(u.Object, "summary")
+		Expect(summary).To(Equal(map[string]any{"pass": int64(2), "fail": int64(1), "warn": int64(0), "error": int64(0), "skip": int64(0)}))
+		results, _, _ := unstructured.NestedSlice(u.Object, "results")
+		Expect(results).To(HaveLen(2))
+		Expect(results[0]).To(And(HaveKeyWithValue("result", "fail"), HaveKeyWithValue("rule", "RES010"), HaveKeyWithValue("policy", "crm")))
+		Expect(u.GetAnnotations()).To(HaveKeyWithValue(controllers.OmittedResultsAnnotation, "1"))
+
+		By("removing it with the namespace's last store")
+		Expect(k8sClient.Delete(ctx, store)).To(Succeed())
+		w.ObservePods(ctx, store, nil) // the deleted store's reconcile: the writer lists no store left
+		err = k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: controllers.PolicyReportName}, u)
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
 	})
 })

@@ -116,6 +116,14 @@ func main() {
 			"although their kubelet may set it. Off: such a node is in no jurisdiction until a person labels it "+v1alpha1.ConfirmedRegionLabel+"=<region>. "+
 			"Either way, the region first seen is pinned and a later change makes the node Untrusted until a person confirms it.")
 	flag.IntVar(&controllerOpts.BrakeMinNodes, "eviction-brake-min-nodes", controllerOpts.BrakeMinNodes, "The least number of nodes losing a Jurisdiction's label that can engage the eviction brake.")
+	flag.Func("policy-reports", "Which policy reports to write for each governed namespace: policyreport (wgpolicyk8s.io/v1alpha2 PolicyReport, read by Policy Reporter and Kyverno's tools), openreports (openreports.io/v1alpha1 Report) or off. The CRD is not shipped: until it is installed the operator logs one line and looks again every minute.",
+		func(s string) error {
+			f, err := controllers.ParseReportFormat(s)
+			controllerOpts.PolicyReports = f
+			return err
+		})
+	flag.IntVar(&controllerOpts.PolicyReportMaxResults, "policy-report-max-results", controllerOpts.PolicyReportMaxResults,
+		"The most results a namespace's report lists, failures first; the summary counts all and the annotation "+controllers.OmittedResultsAnnotation+" says how many were left out.")
 	flag.DurationVar(&controllerOpts.BrakeWindow, "eviction-brake-window", controllerOpts.BrakeWindow, "How recent a violation must be to count towards the eviction brake.")
 	flag.DurationVar(&controllerOpts.History.Period, "history-period", controllerOpts.History.Period,
 		"Length of one ResidencyRecord of a store's history (periods align to UTC; whole days start at midnight UTC); 0 writes no history.")

@@ -5,7 +5,8 @@
 //   - JurisdictionReconciler: a Jurisdiction's status (nodes, countries, untrusted claimants) and,
 //     on deletion, the removal of its labels before it goes.
 //   - StoreReconciler: audits a PersonalDataStore's pods and volumes, announces and evicts
-//     violations, checks its processors and keeps its egress NetworkPolicy.
+//     violations, checks its processors and keeps its egress NetworkPolicy; PolicyReports merges
+//     the audits of a namespace's stores into its PolicyReport.
 //   - EvidenceReconciler: stamps where a governed pod ran once it is bound.
 //   - ProcessorReconciler: a DataProcessor's status (the stores naming it, its jurisdictions).
 //   - ExceptionReconciler: a ResidencyException's Active condition, announced at start and expiry.
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -62,13 +64,22 @@ type Options struct {
 	DNS DNSPeer
 	// History cuts and keeps the stores' residency history; a Period of 0 writes none.
 	History history.Options
+	// PolicyReports is the report API each namespace's results are written to (--policy-reports):
+	// wgpolicyk8s.io PolicyReports by default, openreports.io Reports, or none.
+	PolicyReports ReportFormat
+	// PolicyReportMaxResults bounds a report's results (--policy-report-max-results).
+	PolicyReportMaxResults int
+	// PolicyReportRecheck is how often a missing report CRD is looked for again and failed
+	// writes are retried.
+	PolicyReportRecheck time.Duration
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
 func DefaultOptions() Options {
 	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
 		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute, DNS: DefaultDNSPeer(),
-		History: history.DefaultOptions()}
+		History:       history.DefaultOptions(),
+		PolicyReports: PolicyReportFormat, PolicyReportMaxResults: DefaultMaxReportResults, PolicyReportRecheck: DefaultReportRecheck}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -99,6 +110,16 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	if err := setupStoreIndexers(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up store field indexers: %w", err)
 	}
+	disco, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("creating discovery client: %w", err)
+	}
+	reports := NewPolicyReports(mgr.GetClient(), mgr.GetAPIReader(), disco, opts.PolicyReports, opts.PolicyReportMaxResults, opts.PolicyReportRecheck)
+	if reports != nil {
+		if err := mgr.Add(reports); err != nil {
+			return fmt.Errorf("adding report writer: %w", err)
+		}
+	}
 	evictor := NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst)
 	evictor.Brake = brake
 	if err := (&StoreReconciler{
@@ -107,6 +128,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 		Providers: &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
 		DNS:       opts.DNS,
 		History:   newHistoryRecorder(mgr, recorder, opts.History),
+		Reports:   reports,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}

@@ -45,6 +45,8 @@ type StoreReconciler struct {
 	DNS DNSPeer
 	// History writes the store's residency history from each audit; nil writes none.
 	History *HistoryRecorder
+	// Reports writes each namespace's PolicyReport from its stores' audits; nil writes none.
+	Reports *PolicyReports
 }
 
 var _ reconcile.Reconciler = (*StoreReconciler)(nil)
@@ -58,8 +60,9 @@ var _ reconcile.Reconciler = (*StoreReconciler)(nil)
 
 // Reconcile follows the skeleton: get, then one deferred status write, then the steps (resolve
 // the policy, audit, check processors, keep egress, enforce, say which evictions are held,
-// announce). A failed step still lands in status: Ready=False and Reconciling=True with the error,
-// at the current observedGeneration.
+// announce), then the namespace's PolicyReport and the store's history from the audit. A failed
+// step still lands in status: Ready=False and Reconciling=True with the error, at the current
+// observedGeneration.
 func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	store := &v1alpha1.PersonalDataStore{}
 	if err := r.Get(ctx, req.NamespacedName, store); err != nil {
@@ -67,12 +70,14 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 			forgetStoreMetrics(req.Namespace, req.Name)
 			r.Evictor.forget(req.NamespacedName)
 			r.History.forget(req.NamespacedName)
+			r.Reports.forget(ctx, req.Namespace, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting store: %w", err)
 	}
 	if !store.DeletionTimestamp.IsZero() {
 		r.Evictor.forget(req.NamespacedName)
+		r.Reports.forget(ctx, req.Namespace, req.Name)
 		return ctrl.Result{}, nil
 	}
 	run := &storeRun{now: r.Clock.Now(), status: *store.Status.DeepCopy()}
@@ -80,6 +85,7 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	defer func() {
 		r.summarise(store, run, retErr)
 		recordStoreMetrics(store, run.status)
+		r.Reports.observe(ctx, store, run)
 		if err := writeStatus(ctx, r.Client, store, store.Status, run.status); err != nil {
 			retErr = errors.Join(retErr, err)
 		}

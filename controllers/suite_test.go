@@ -80,6 +80,10 @@ var _ = BeforeSuite(func() {
 	// The specs evict on their own schedule; the brake has its own spec (brake_test.go), on a
 	// Brake of its own, so that their violations do not pause each other's evictions.
 	opts.BrakeShare = 0
+	// policyreport_test.go installs the report CRD while the manager runs, and fills a report
+	// past its bound with a handful of pods.
+	opts.PolicyReportRecheck = 200 * time.Millisecond
+	opts.PolicyReportMaxResults = 6
 	Expect(controllers.SetupWithManager(ctx, mgr, opts)).To(Succeed())
 	mgrDone = make(chan struct{})
 	go func() {

@@ -39,6 +39,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -88,6 +89,12 @@ func run() error {
 	}
 	defer func() { _ = cluster.Stop() }()
 	fmt.Printf("  %d nodes Ready in %s\n", len(cluster.Nodes), cluster.StartupTime.Round(100*time.Millisecond))
+
+	// Kyverno or Policy Reporter installs the PolicyReport CRD in a real cluster; the operator
+	// writes reports once it is there (also when it comes later, within a minute).
+	if _, err := envtest.InstallCRDs(cluster.Config, envtest.CRDInstallOptions{Paths: []string{policyReportCRD}}); err != nil {
+		return fmt.Errorf("installing the PolicyReport CRD: %w", err)
+	}
 
 	step("Starting residency-operator (controllers, compiled admission policies, webhooks for pinned pods and claims)")
 	scheme := runtime.NewScheme()
@@ -297,6 +304,9 @@ func run() error {
 		}
 	}
 	fmt.Printf("  kubectl residency report -n %s --verify -o html: chain verified, written to %s\n", ns, reportPath)
+	if err := policyReportStep(ctx, c, kubectl); err != nil {
+		return err
+	}
 
 	outside, total, err := outsidePermitted(ctx, c)
 	if err != nil {
@@ -313,6 +323,33 @@ func run() error {
 			cluster.Kubeconfig, filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"))
 		<-ctx.Done()
 	}
+	return nil
+}
+
+// policyReportCRD is a faithful copy of the wgpolicyk8s.io/v1alpha2 PolicyReport CRD, which the
+// operator does not ship.
+var policyReportCRD = filepath.Join("controllers", "testdata", "reportcrds", "wgpolicyk8s.io_policyreports.yaml")
+
+// policyReportStep shows the shop's PolicyReport, as Policy Reporter would read it.
+func policyReportStep(ctx context.Context, c client.Client, kubectl func(...string) string) error {
+	step("The PolicyReport the operator keeps for the namespace (one result per governed pod and claim, rule = the CLI's RES ID)")
+	if err := waitFor(ctx, "the shop's PolicyReport", func() (bool, error) {
+		report := &unstructured.Unstructured{}
+		report.SetAPIVersion("wgpolicyk8s.io/v1alpha2")
+		report.SetKind("PolicyReport")
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: controllers.PolicyReportName}, report)
+		if err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		results, _, _ := unstructured.NestedSlice(report.Object, "results")
+		return len(results) > 0, nil
+	}); err != nil {
+		return err
+	}
+	fmt.Println(kubectl("get", "policyreports", "-A"))
+	fmt.Println("    RESULT\tPOLICY\tRULE\tOBJECT\tNODE/VOLUME\tCOUNTRY\tEXCEPTION")
+	fmt.Println(indent(kubectl("get", "policyreport", controllers.PolicyReportName, "-n", ns, "-o",
+		`jsonpath={range .results[*]}{.result}{"\t"}{.policy}{"\t"}{.rule}{"\t"}{.resources[0].kind}/{.resources[0].name}{"\t"}{.properties.node}{.properties.volume}{"\t"}{.properties.country}{"\t"}{.properties.exception}{"\n"}{end}`)))
 	return nil
 }
 

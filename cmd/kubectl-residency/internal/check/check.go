@@ -14,6 +14,7 @@ import (
 	"github.com/residency-operator/residency-operator/internal/engine"
 	"github.com/residency-operator/residency-operator/internal/lookup"
 	"github.com/residency-operator/residency-operator/internal/manifest"
+	"github.com/residency-operator/residency-operator/internal/rules"
 )
 
 // Options say what to check against.
@@ -264,7 +265,8 @@ func (c *checker) reportVerdict(obj *manifest.Object, v *engine.Verdict, where f
 }
 
 func (c *checker) reportFinding(obj *manifest.Object, f engine.Finding, sev Severity, msg string) {
-	c.report(obj, ruleOf[f.Reason], sev, "%s", msg)
+	rule, _ := rules.ForReason(f.Reason)
+	c.report(obj, rule, sev, "%s", msg)
 }
 
 func severityOf(f engine.Finding) Severity {
@@ -272,26 +274,6 @@ func severityOf(f engine.Finding) Severity {
 		return Error
 	}
 	return Warning
-}
-
-// ruleOf maps the engine's reasons to the CLI's rule IDs.
-var ruleOf = map[engine.Reason]Rule{
-	engine.StoresDisagree:        RuleStoresDisagree,
-	engine.TooManyTerms:          RuleTooManyTerms,
-	engine.PlacementConflict:     RulePlacement,
-	engine.PlacesUnknown:         RuleUnknownLocation,
-	engine.AffinityLoosened:      RulePlacement,
-	engine.NodeNotFound:          RuleNodeName,
-	engine.NodeNotPermitted:      RuleNodeName,
-	engine.NodeLocationUnknown:   RuleNodeName,
-	engine.NodeUnchecked:         RuleNodeName,
-	engine.VolumeNotFound:        RuleVolume,
-	engine.VolumeUnchecked:       RuleVolume,
-	engine.VolumeLocationUnknown: RuleVolume,
-	engine.VolumeNotPermitted:    RuleVolume,
-	engine.StorageClassNotFound:  RuleStorageClassNotFound,
-	engine.StorageClassUnchecked: RuleStorageClassNotFound,
-	engine.StorageNotConfined:    RuleStorage,
 }
 
 // withNote puts note at the end of what a message says is wrong, before its "Fix:".

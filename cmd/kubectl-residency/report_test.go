@@ -51,7 +51,7 @@ func fixtureRecords() []*v1alpha1.ResidencyRecord {
 	mailer := v1alpha1.RecordedProcessor{Name: "mailer", Role: v1alpha1.ServiceProvider, Jurisdictions: []string{"us"}, Permitted: false}
 	helpdesk := v1alpha1.RecordedProcessor{Name: "helpdesk", Role: v1alpha1.ServiceProvider, Jurisdictions: eu, Permitted: true}
 	fullDay := func(d int) (metav1.Time, metav1.Time, *metav1.Time, *metav1.Time) {
-		return mt(day(d, 0, 0)), mt(day(d+1, 0, 0)), mtp(day(d, 0, 0)), mtp(day(d+1, 0, 0).Add(-time.Minute))
+		return mt(day(d, 0, 0)), mt(day(d+1, 0, 0)), mtp(day(d, 0, 0)), mtp(day(d+1, 0, 0)) // a sealed record is observed to its end, as the recorder writes it
 	}
 	rec := func(store, uid string, seq int64, d int) *v1alpha1.ResidencyRecord {
 		start, end, first, last := fullDay(d)
@@ -60,7 +60,7 @@ func fixtureRecords() []*v1alpha1.ResidencyRecord {
 			ObjectMeta: metav1.ObjectMeta{Name: store + "-" + start.UTC().Format("20060102"), Namespace: "shop",
 				Labels: map[string]string{v1alpha1.RecordStoreUIDLabel: uid}},
 			Spec: v1alpha1.ResidencyRecordSpec{Store: v1alpha1.NamespacedReference{Namespace: "shop", Name: store}, StoreUID: types.UID(uid),
-				Sequence: seq, PeriodStart: start, PeriodEnd: end, FirstObserved: first, LastObserved: last, ObservedSeconds: 86340, Sealed: true},
+				Sequence: seq, PeriodStart: start, PeriodEnd: end, FirstObserved: first, LastObserved: last, ObservedSeconds: 86400, Sealed: true},
 		}
 	}
 	de := func(podSeconds, volumeSeconds int64) v1alpha1.RecordedLocation {

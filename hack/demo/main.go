@@ -128,9 +128,10 @@ func run() error {
 	}
 	kubectl := kubectlRunner(cluster.Kubeconfig)
 
-	step("Applying the default jurisdictions and a mail-delivery processor (config/samples)")
+	step("Applying the default jurisdictions, a mail-delivery processor and the record of processing (config/samples)")
 	for _, f := range []string{"dataresidency_v1alpha1_jurisdiction_eu.yaml", "dataresidency_v1alpha1_jurisdiction_us.yaml",
-		"dataresidency_v1alpha1_jurisdiction_affiliate-sites.yaml", "dataresidency_v1alpha1_dataprocessor.yaml"} {
+		"dataresidency_v1alpha1_jurisdiction_affiliate-sites.yaml", "dataresidency_v1alpha1_dataprocessor.yaml",
+		"dataresidency_v1alpha1_recordofprocessing.yaml"} {
 		if err := applyFile(ctx, c, filepath.Join("config", "samples", f)); err != nil {
 			return err
 		}
@@ -289,8 +290,8 @@ func run() error {
 	reportPath := filepath.Join(os.TempDir(), "residency-demo-report.html")
 	plugin := filepath.Join("bin", "kubectl-residency") // `make demo` builds it
 	for _, args := range [][]string{
-		{"report", "-n", ns, "--verify", "-o", "html", "--output-file", reportPath},
-		{"report", "-n", ns, "--verify", "-o", "csv"},
+		{"report", "-n", ns, "--verify", "--from", began.UTC().Format("2006-01-02"), "-o", "html", "--output-file", reportPath},
+		{"report", "-n", ns, "--verify", "--from", began.UTC().Format("2006-01-02"), "-o", "csv"},
 	} {
 		cmd := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
 		var stderr strings.Builder
@@ -416,6 +417,9 @@ func stores() []*v1alpha1.PersonalDataStore {
 			ObjectMeta: metav1.ObjectMeta{Name: "customer-db", Namespace: ns},
 			Spec: v1alpha1.PersonalDataStoreSpec{
 				Description:          "Customer accounts: sign-in credentials and contact details",
+				Purposes:             []string{"customer account management", "order confirmations by email"},
+				DataSubjects:         []string{"customers"},
+				ErasureTimeLimit:     "24 months after the account is closed",
 				DataCategories:       []v1alpha1.DataCategory{v1alpha1.Credentials, v1alpha1.SecurityQuestions, v1alpha1.ContactDetails},
 				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu"},
 				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "customer-db"}},
@@ -429,6 +433,9 @@ func stores() []*v1alpha1.PersonalDataStore {
 			ObjectMeta: metav1.ObjectMeta{Name: "web-sessions", Namespace: ns},
 			Spec: v1alpha1.PersonalDataStoreSpec{
 				Description:          "Web tier: pages viewed and links clicked",
+				Purposes:             []string{"service improvement", "fraud prevention"},
+				DataSubjects:         []string{"customers", "website visitors"},
+				ErasureTimeLimit:     "13 months after collection",
 				DataCategories:       []v1alpha1.DataCategory{v1alpha1.UsageActivity},
 				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu", "us"},
 				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web"}},

@@ -386,7 +386,7 @@ func (b *builder) evidence(chain []*v1alpha1.ResidencyRecord, created time.Time)
 	excs := map[string]int{}
 	procs := map[string]int{}
 	changes := map[string]bool{}
-	var covered []Gap
+	var covered, seen []Gap // the records' periods; what they observed
 	for _, rec := range chain {
 		sp := &rec.Spec
 		start, end := sp.PeriodStart.UTC(), sp.PeriodEnd.UTC()
@@ -398,6 +398,18 @@ func (b *builder) evidence(chain []*v1alpha1.ResidencyRecord, created time.Time)
 		}
 		ev.Records = append(ev.Records, rec.Name)
 		covered = append(covered, Gap{From: start, To: end})
+		// A record covers what it observed, not its whole period: an open record has not seen
+		// the rest of its day yet, and a store made at noon was not observed in the morning.
+		seenFrom, seenTo := start, end
+		if sp.FirstObserved != nil && sp.FirstObserved.UTC().After(seenFrom) {
+			seenFrom = sp.FirstObserved.UTC()
+		}
+		if sp.LastObserved != nil && sp.LastObserved.UTC().Before(seenTo) {
+			seenTo = sp.LastObserved.UTC()
+		}
+		if seenTo.After(seenFrom) {
+			seen = append(seen, Gap{From: seenFrom, To: seenTo})
+		}
 		ev.ObservedSeconds = satAdd(ev.ObservedSeconds, max(sp.ObservedSeconds, 0))
 		ev.PeriodSeconds = satAdd(ev.PeriodSeconds, int64(end.Sub(start)/time.Second))
 		for _, l := range sp.Locations {
@@ -523,7 +535,7 @@ func (b *builder) evidence(chain []*v1alpha1.ResidencyRecord, created time.Time)
 	if len(merged) > 0 {
 		ev.Covered = &Period{From: merged[0].From, To: merged[len(merged)-1].To}
 	}
-	for _, g := range complement(merged, from, to) {
+	for _, g := range complement(union(seen), from, to) {
 		if !created.IsZero() && g.From.Before(created) {
 			if !g.To.After(created) {
 				ev.NotObserved = append(ev.NotObserved, Gap{From: g.From, To: g.To, Why: "before the store was created"})
@@ -532,7 +544,7 @@ func (b *builder) evidence(chain []*v1alpha1.ResidencyRecord, created time.Time)
 			ev.NotObserved = append(ev.NotObserved, Gap{From: g.From, To: created, Why: "before the store was created"})
 			g.From = created
 		}
-		ev.NotObserved = append(ev.NotObserved, Gap{From: g.From, To: g.To, Why: "no ResidencyRecord covers it: not observed"})
+		ev.NotObserved = append(ev.NotObserved, Gap{From: g.From, To: g.To, Why: "not observed: no ResidencyRecord covers it, or its record had not started yet"})
 	}
 	return ev
 }

@@ -83,8 +83,8 @@ func TestNotObserved(t *testing.T) {
 	for _, g := range r.Stores[0].Evidence.NotObserved {
 		got = append(got, g.From.Format("02")+"-"+g.To.Format("02")+" "+g.Why)
 	}
-	want := []string{"01-02 before the store was created", "02-03 no ResidencyRecord covers it: not observed",
-		"04-05 no ResidencyRecord covers it: not observed", "08-10 no ResidencyRecord covers it: not observed"}
+	want := []string{"01-02 before the store was created", "02-03 not observed: no ResidencyRecord covers it, or its record had not started yet",
+		"04-05 not observed: no ResidencyRecord covers it, or its record had not started yet", "08-10 not observed: no ResidencyRecord covers it, or its record had not started yet"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("not observed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

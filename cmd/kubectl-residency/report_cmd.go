@@ -178,7 +178,7 @@ func reportPeriod(fromFlag, toFlag string, now time.Time) (auditreport.Period, e
 }
 
 func parseReportTime(s string) (time.Time, bool, error) {
-	t, dateOnly := time.Time{}, true
+	dateOnly := true
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		dateOnly = false

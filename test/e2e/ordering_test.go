@@ -196,10 +196,15 @@ var _ = Describe("GitOps ordering: workloads applied before their stores", Order
 			}
 		}, 90*time.Second).Should(Succeed())
 
+		// The list above can be ahead of the watch: wait until the watch has seen every binding.
+		Eventually(func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(bindings)
+		}).Should(BeNumerically(">=", 24))
 		mu.Lock()
 		defer mu.Unlock()
 		AddReportEntry("pods bound during the ordering test", len(bindings))
-		Expect(len(bindings)).To(BeNumerically(">=", 24))
 		Expect(outside).To(BeEmpty(), "governed pods bound outside their permitted jurisdictions")
 	})
 })

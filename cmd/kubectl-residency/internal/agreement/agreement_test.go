@@ -192,7 +192,7 @@ var _ = Describe("The webhook, the CLI and the audit", func() {
 				audit[v.Object.Name] = v
 			}
 			g.Expect(audit).To(HaveLen(5))
-		}).Should(Succeed())
+		}).WithTimeout(20 * time.Second).Should(Succeed()) // the manager's first audit; other suites share the CPUs
 
 		By("asking the CLI, against the live cluster, as `kubectl residency check --cluster` does")
 

@@ -81,9 +81,7 @@ func (h *HistoryRecorder) observe(ctx context.Context, store *v1alpha1.PersonalD
 	}
 	if writeOpen {
 		if err := h.write(ctx, chain.Open); err != nil {
-			// Written next time: the chain keeps what it saw.
-			chain.Open.ResourceVersion = ""
-			return err
+			return err // written at the next observation: the chain keeps what it saw
 		}
 	}
 	return nil
@@ -141,7 +139,20 @@ func (h *HistoryRecorder) write(ctx context.Context, rec *v1alpha1.ResidencyReco
 
 func (h *HistoryRecorder) put(ctx context.Context, rec *v1alpha1.ResidencyRecord) error {
 	if rec.ResourceVersion != "" {
-		if err := h.Client.Update(ctx, rec); err != nil {
+		err := h.Client.Update(ctx, rec)
+		if apierrors.IsConflict(err) {
+			// The operator is the only writer: a conflict is its own earlier write whose answer
+			// was lost. Already stored as it is now: done; otherwise write over it once.
+			existing := &v1alpha1.ResidencyRecord{}
+			if getErr := h.Reader.Get(ctx, client.ObjectKeyFromObject(rec), existing); getErr == nil && existing.Spec.StoreUID == rec.Spec.StoreUID {
+				rec.ResourceVersion = existing.ResourceVersion
+				if existing.Spec.Hash == rec.Spec.Hash {
+					return nil
+				}
+				err = h.Client.Update(ctx, rec)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("writing residency record %s: %w", rec.Name, err)
 		}
 		return nil

@@ -201,6 +201,18 @@ func TestHistoryAcrossDaysRestartsAndChurn(t *testing.T) {
 		t.Errorf("day 3 policy versions %+v, want the version in force", day3.PolicyChanges)
 	}
 
+	// Someone annotates the open record: the operator's next write meets a conflict, and
+	// writes over it (it is the only writer of the content) instead of stopping the history.
+	open := records[2].DeepCopy()
+	open.Annotations = map[string]string{"example.com/touched": "yes"}
+	must(direct.Update(ctx, open))
+	reconcile()
+	reopened := &v1alpha1.ResidencyRecord{}
+	must(direct.Get(ctx, client.ObjectKeyFromObject(open), reopened))
+	if !reopened.Spec.LastObserved.After(open.Spec.LastObserved.Time) || history.Hash(&reopened.Spec) != reopened.Spec.Hash {
+		t.Errorf("after a conflicting write, the open record was last observed at %s (before: %s)", reopened.Spec.LastObserved, open.Spec.LastObserved)
+	}
+
 	// A sealed record cannot be edited, not even by a cluster admin.
 	edited := records[1].DeepCopy()
 	edited.Spec.Violations = nil

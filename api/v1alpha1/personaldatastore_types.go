@@ -74,6 +74,12 @@ type PersonalDataStoreSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	ErasureTimeLimit string `json:"erasureTimeLimit,omitempty"`
 
+	// transfer is the legal basis for keeping the data in a third country, where
+	// allowedJurisdictions reach outside the EU and EEA (hosting in a US region, say): the same
+	// fields as a DataProcessor's transfer. Reports say "not declared" when it is missing.
+	// +optional
+	Transfer *TransferBasis `json:"transfer,omitempty"`
+
 	// dataCategories are the categories of personal data the store holds.
 	// +required
 	// +listType=set

@@ -202,6 +202,8 @@ var _ = Describe("CRD validation", func() {
 			"spec.transfer", "transfer.adequacyDecision must name an entry"),
 		Entry("processor transfer on clauses without a reference", processor("p11", "{transfer: {mechanism: StandardContractualClauses}}"),
 			"spec.transfer", "transfer.reference must say where"),
+		Entry("store transfer on clauses without a reference", store("s15", "{transfer: {mechanism: StandardContractualClauses}}"),
+			"spec.transfer", "transfer.reference must say where"),
 		Entry("store with a one-letter purpose", store("s14", "{purposes: [x]}"),
 			"spec.purposes[0]", "at least 3 chars long"),
 		Entry("record of processing not named default", fromYAML(`{apiVersion: dataresidency.io/v1alpha1, kind: RecordOfProcessing, metadata: {name: shop}, spec: {controller: {name: Example AG}}}`),

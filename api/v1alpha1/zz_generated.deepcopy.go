@@ -616,6 +616,11 @@ func (in *PersonalDataStoreSpec) DeepCopyInto(out *PersonalDataStoreSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.Transfer != nil {
+		in, out := &in.Transfer, &out.Transfer
+		*out = new(TransferBasis)
+		**out = **in
+	}
 	if in.DataCategories != nil {
 		in, out := &in.DataCategories, &out.DataCategories
 		*out = make([]DataCategory, len(*in))

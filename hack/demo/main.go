@@ -436,6 +436,8 @@ func stores() []*v1alpha1.PersonalDataStore {
 				Purposes:             []string{"service improvement", "fraud prevention"},
 				DataSubjects:         []string{"customers", "website visitors"},
 				ErasureTimeLimit:     "13 months after collection",
+				// Its pods may run in US regions: the basis the report judges that by.
+				Transfer: &v1alpha1.TransferBasis{Mechanism: v1alpha1.MechanismAdequacyDecision, AdequacyDecision: "us-dpf"},
 				DataCategories:       []v1alpha1.DataCategory{v1alpha1.UsageActivity},
 				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu", "us"},
 				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web"}},

@@ -206,7 +206,7 @@ func (b *builder) store(s *v1alpha1.PersonalDataStore, chain []*v1alpha1.Residen
 		out.Recipients = append(out.Recipients, rcp)
 		out.Transfers = append(out.Transfers, transfers...)
 	}
-	out.Transfers = append(out.Transfers, historyTransfers(out.Evidence.Locations)...)
+	out.Transfers = append(out.Transfers, b.historyTransfers(s, out.Evidence.Locations)...)
 	if out.Evidence.UnknownCountry {
 		out.Notes = append(out.Notes, "some of the store's pods or volumes were where the operator could not tell the country: whether that was a third-country transfer cannot be told")
 	}
@@ -224,7 +224,7 @@ func (b *builder) deletedStore(uid string, chain []*v1alpha1.ResidencyRecord) St
 	}
 	out.Evidence = b.evidence(chain, time.Time{})
 	out.Verification = verify(out.Key(), chain)
-	out.Transfers = append(out.Transfers, historyTransfers(out.Evidence.Locations)...)
+	out.Transfers = append(out.Transfers, b.historyTransfers(nil, out.Evidence.Locations)...)
 	if out.UID == "" {
 		out.UID = uid
 	}
@@ -281,10 +281,17 @@ func (b *builder) recipient(name string) (Recipient, []Transfer) {
 // transfer judges the basis of a transfer to processor p in country.
 func (b *builder) transfer(p *v1alpha1.DataProcessor, country string) Transfer {
 	t := Transfer{Country: country, Via: ViaProcessor, Processor: p.Name, Findings: []string{}}
-	basis := p.Spec.Transfer
+	return b.judgeBasis(t, p.Spec.Transfer, "DataProcessor "+p.Name+" declares no transfer basis (spec.transfer) for processing in", "the processor")
+}
+
+// judgeBasis fills t from basis, the spec.transfer of a processor or of the store itself, judged
+// for t.Country; missing says so when there is none (the country follows), and who names what
+// an adequacy decision's scope must cover.
+func (b *builder) judgeBasis(t Transfer, basis *v1alpha1.TransferBasis, missing, who string) Transfer {
+	country := t.Country
 	if basis == nil {
 		t.Mechanism, t.Reference, t.Status = NotDeclared, NotDeclared, TransferNotDeclared
-		t.Findings = append(t.Findings, fmt.Sprintf("DataProcessor %s declares no transfer basis (spec.transfer) for processing in %s", p.Name, country))
+		t.Findings = append(t.Findings, fmt.Sprintf("%s %s", missing, country))
 		return t
 	}
 	t.Mechanism = orNotDeclared(string(basis.Mechanism))
@@ -296,7 +303,7 @@ func (b *builder) transfer(p *v1alpha1.DataProcessor, country string) Transfer {
 	switch basis.Mechanism {
 	case v1alpha1.MechanismAdequacyDecision:
 		t.Status = TransferAdequate
-		b.judgeAdequacy(&t, basis.AdequacyDecision, country, problem)
+		b.judgeAdequacy(&t, basis.AdequacyDecision, country, who, problem)
 	case v1alpha1.MechanismStandardContractualClauses, v1alpha1.MechanismBindingCorporateRules, v1alpha1.MechanismDerogation:
 		t.Status = TransferDeclared
 		if basis.Reference == "" {
@@ -311,7 +318,7 @@ func (b *builder) transfer(p *v1alpha1.DataProcessor, country string) Transfer {
 	return t
 }
 
-func (b *builder) judgeAdequacy(t *Transfer, name, country string, problem func(string, ...any)) {
+func (b *builder) judgeAdequacy(t *Transfer, name, country, who string, problem func(string, ...any)) {
 	rop := b.in.RecordOfProcessing
 	switch {
 	case name == "":
@@ -353,20 +360,26 @@ func (b *builder) judgeAdequacy(t *Transfer, name, country string, problem func(
 		}
 	}
 	if d.Scope != "" {
-		t.Findings = append(t.Findings, fmt.Sprintf("the decision is limited in scope (%s): check that the processor is covered", d.Scope))
+		t.Findings = append(t.Findings, fmt.Sprintf("the decision is limited in scope (%s): check that %s is covered", d.Scope, who))
 	}
 }
 
-// historyTransfers are the third countries the store's own pods and volumes were in.
-func historyTransfers(locs []Location) []Transfer {
+// historyTransfers are the third countries the store's own pods and volumes were in, judged
+// by the store's own spec.transfer.
+func (b *builder) historyTransfers(store *v1alpha1.PersonalDataStore, locs []Location) []Transfer {
 	var out []Transfer
 	for _, l := range locs {
 		if l.Country == "" || l.InEEA || l.PodSeconds+l.VolumeSeconds <= 0 {
 			continue
 		}
-		out = append(out, Transfer{Country: l.Country, Via: ViaHistory, Mechanism: NotDeclared, Reference: NotDeclared, Status: TransferNotDeclared,
-			Findings: []string{fmt.Sprintf("the store's own pods or volumes were in %s in the period (%.2f pod-hours, %.2f volume-hours); a store declares no transfer basis",
-				l.Country, l.PodHours, l.VolumeHours)}})
+		t := Transfer{Country: l.Country, Via: ViaHistory, Findings: []string{fmt.Sprintf(
+			"the store's own pods or volumes were in %s in the period (%.2f pod-hours, %.2f volume-hours);", l.Country, l.PodHours, l.VolumeHours)}}
+		var basis *v1alpha1.TransferBasis
+		missing := "its declarations are not known, so no transfer basis for keeping data in"
+		if store != nil {
+			basis, missing = store.Spec.Transfer, "PersonalDataStore "+store.Name+" declares no transfer basis (spec.transfer) for keeping data in"
+		}
+		out = append(out, b.judgeBasis(t, basis, missing, "the store's hosting"))
 	}
 	return out
 }

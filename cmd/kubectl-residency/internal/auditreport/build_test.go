@@ -67,6 +67,30 @@ func TestTransferBasis(t *testing.T) {
 				t.Errorf("findings %v do not say %q", tr[0].Findings, tt.findingHas)
 			}
 		})
+		// The same basis on the store itself judges where its own pods were (a US region).
+		t.Run("store's own "+tt.name, func(t *testing.T) {
+			in := Input{
+				Stores: []*v1alpha1.PersonalDataStore{{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "n", UID: "u1"},
+					Spec: v1alpha1.PersonalDataStoreSpec{Transfer: tt.transfer}}},
+				Records: []*v1alpha1.ResidencyRecord{{ObjectMeta: metav1.ObjectMeta{Name: "s-20260110", Namespace: "n"}, Spec: v1alpha1.ResidencyRecordSpec{
+					Store: v1alpha1.NamespacedReference{Namespace: "n", Name: "s"}, StoreUID: "u1",
+					PeriodStart: metav1.NewTime(period.From.AddDate(0, 0, 9)), PeriodEnd: metav1.NewTime(period.From.AddDate(0, 0, 10)),
+					Locations: []v1alpha1.RecordedLocation{{Country: "US", Jurisdictions: []string{"us"}, PodSeconds: 3600}}}}},
+			}
+			if !tt.noROP {
+				in.RecordOfProcessing = rop
+			}
+			tr := Build(in, Options{Period: period}).Stores[0].Transfers
+			if len(tr) != 1 || tr[0].Country != "US" || tr[0].Via != ViaHistory {
+				t.Fatalf("transfers = %+v, want the store's own, to US", tr)
+			}
+			if tr[0].Status != tt.status {
+				t.Errorf("status = %s, want %s (findings %v)", tr[0].Status, tt.status, tr[0].Findings)
+			}
+			if !strings.Contains(strings.Join(tr[0].Findings, "\n"), tt.findingHas) {
+				t.Errorf("findings %v do not say %q", tr[0].Findings, tt.findingHas)
+			}
+		})
 	}
 }
 

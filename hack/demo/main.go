@@ -432,12 +432,12 @@ func stores() []*v1alpha1.PersonalDataStore {
 		{
 			ObjectMeta: metav1.ObjectMeta{Name: "web-sessions", Namespace: ns},
 			Spec: v1alpha1.PersonalDataStoreSpec{
-				Description:          "Web tier: pages viewed and links clicked",
-				Purposes:             []string{"service improvement", "fraud prevention"},
-				DataSubjects:         []string{"customers", "website visitors"},
-				ErasureTimeLimit:     "13 months after collection",
+				Description:      "Web tier: pages viewed and links clicked",
+				Purposes:         []string{"service improvement", "fraud prevention"},
+				DataSubjects:     []string{"customers", "website visitors"},
+				ErasureTimeLimit: "13 months after collection",
 				// Its pods may run in US regions: the basis the report judges that by.
-				Transfer: &v1alpha1.TransferBasis{Mechanism: v1alpha1.MechanismAdequacyDecision, AdequacyDecision: "us-dpf"},
+				Transfer:             &v1alpha1.TransferBasis{Mechanism: v1alpha1.MechanismAdequacyDecision, AdequacyDecision: "us-dpf"},
 				DataCategories:       []v1alpha1.DataCategory{v1alpha1.UsageActivity},
 				AllowedJurisdictions: []v1alpha1.JurisdictionName{"eu", "us"},
 				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web"}},

@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -103,16 +105,25 @@ func (h *HistoryRecorder) storeChain(store *v1alpha1.PersonalDataStore) *storeCh
 	return sc
 }
 
-// resume starts the store's chain from its newest record, read from the API server.
+// resume starts the store's chain from its newest record. It reads the metadata of the store's
+// records (their sequence label) and then that one record: a store has retention-many records,
+// and every store is resumed when the manager starts.
 func (h *HistoryRecorder) resume(ctx context.Context, store *v1alpha1.PersonalDataStore) (*history.Chain, error) {
-	var records v1alpha1.ResidencyRecordList
-	if err := h.Reader.List(ctx, &records, client.InNamespace(store.Namespace), client.MatchingLabels{v1alpha1.RecordStoreUIDLabel: string(store.UID)}); err != nil {
+	metas, err := h.recordMetadata(ctx, store.Namespace, client.MatchingLabels{v1alpha1.RecordStoreUIDLabel: string(store.UID)})
+	if err != nil {
 		return nil, fmt.Errorf("reading the history of store %s: %w", store.Name, err)
 	}
+	newest, newestSeq := "", int64(-1)
+	for _, m := range metas {
+		if seq, err := strconv.ParseInt(m.Labels[v1alpha1.RecordSequenceLabel], 10, 64); err == nil && seq > newestSeq {
+			newest, newestSeq = m.Name, seq
+		}
+	}
 	var latest *v1alpha1.ResidencyRecord
-	for i := range records.Items {
-		if latest == nil || records.Items[i].Spec.Sequence > latest.Spec.Sequence {
-			latest = &records.Items[i]
+	if newest != "" {
+		latest = &v1alpha1.ResidencyRecord{}
+		if err := h.Reader.Get(ctx, client.ObjectKey{Namespace: store.Namespace, Name: newest}, latest); err != nil {
+			return nil, fmt.Errorf("reading residency record %s: %w", newest, err)
 		}
 	}
 	c := history.Resume(latest)
@@ -181,19 +192,41 @@ func (h *HistoryRecorder) prune(ctx context.Context, store *v1alpha1.PersonalDat
 	if h.Options.Retention <= 0 {
 		return
 	}
-	var records v1alpha1.ResidencyRecordList
-	if err := h.Reader.List(ctx, &records, client.InNamespace(store.Namespace), client.HasLabels{v1alpha1.RecordStoreUIDLabel}); err != nil {
+	metas, err := h.recordMetadata(ctx, store.Namespace, client.HasLabels{v1alpha1.RecordStoreUIDLabel})
+	if err != nil {
 		log.FromContext(ctx).Error(err, "listing residency records to prune")
 		return
 	}
 	oldest := now.Add(-time.Duration(h.Options.Retention) * h.Options.Period)
-	for i := range records.Items {
-		r := &records.Items[i]
-		ours := r.Spec.StoreUID == store.UID && r.Spec.Sequence <= sequence-int64(h.Options.Retention)
-		if ours || r.Spec.PeriodEnd.Time.Before(oldest) {
-			if err := h.Client.Delete(ctx, r); client.IgnoreNotFound(err) != nil {
-				log.FromContext(ctx).Error(err, "deleting residency record past retention", "record", r.Name)
+	for i := range metas {
+		m := &metas[i]
+		seq, seqErr := strconv.ParseInt(m.Labels[v1alpha1.RecordSequenceLabel], 10, 64)
+		start, startErr := time.Parse(history.PeriodLabelFormat, m.Labels[v1alpha1.RecordPeriodLabel])
+		ours := m.Labels[v1alpha1.RecordStoreUIDLabel] == string(store.UID) && seqErr == nil && seq <= sequence-int64(h.Options.Retention)
+		expired := startErr == nil && start.Add(h.Options.Period).Before(oldest)
+		if ours || expired {
+			if err := h.Client.Delete(ctx, m); client.IgnoreNotFound(err) != nil {
+				log.FromContext(ctx).Error(err, "deleting residency record past retention", "record", m.Name)
 			}
+		}
+	}
+}
+
+// recordMetadata lists the metadata of a namespace's records, in pages.
+func (h *HistoryRecorder) recordMetadata(ctx context.Context, namespace string, sel client.ListOption) ([]metav1.PartialObjectMetadata, error) {
+	var out []metav1.PartialObjectMetadata
+	for cont := ""; ; {
+		page := &metav1.PartialObjectMetadataList{}
+		page.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("ResidencyRecordList"))
+		if err := h.Reader.List(ctx, page, client.InNamespace(namespace), sel, client.Limit(500), client.Continue(cont)); err != nil {
+			return nil, err
+		}
+		for _, m := range page.Items {
+			m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("ResidencyRecord"))
+			out = append(out, m)
+		}
+		if cont = page.Continue; cont == "" {
+			return out, nil
 		}
 	}
 }

@@ -213,6 +213,22 @@ func TestHistoryAcrossDaysRestartsAndChurn(t *testing.T) {
 		t.Errorf("after a conflicting write, the open record was last observed at %s (before: %s)", reopened.Spec.LastObserved, open.Spec.LastObserved)
 	}
 
+	// Retention, from the records' labels alone: with 2 periods kept, the store's record 0 goes,
+	// and so does a record of a store deleted long ago; records 1 and 2 stay and still verify.
+	gone := records[0].DeepCopy()
+	gone.Name, gone.ResourceVersion, gone.UID = "old-store-20250101", "", ""
+	gone.Labels = map[string]string{v1alpha1.RecordStoreUIDLabel: "another-store", v1alpha1.RecordSequenceLabel: "7", v1alpha1.RecordPeriodLabel: "20250101T0000Z"}
+	must(direct.Create(ctx, gone))
+	pruner := &HistoryRecorder{Client: direct, Reader: direct, Options: history.Options{Period: 24 * time.Hour, Retention: 2}}
+	pruner.prune(ctx, storeWithUID(t, direct, store), 2, clk.Now())
+	must(direct.List(ctx, &list, client.InNamespace("shop")))
+	if got := names(list.Items); !slices.Equal(got, []string{records[1].Name, records[2].Name}) {
+		t.Fatalf("after pruning to 2 periods: records %v, want %v", got, []string{records[1].Name, records[2].Name})
+	}
+	if problems := history.Verify(list.Items); len(problems) != 0 {
+		t.Errorf("the chain after retention does not verify: %v", problems)
+	}
+
 	// A sealed record cannot be edited, not even by a cluster admin.
 	edited := records[1].DeepCopy()
 	edited.Spec.Violations = nil
@@ -232,11 +248,16 @@ func TestHistoryAcrossDaysRestartsAndChurn(t *testing.T) {
 
 func storeUID(t *testing.T, c client.Client, store *v1alpha1.PersonalDataStore) types.UID {
 	t.Helper()
+	return storeWithUID(t, c, store).UID
+}
+
+func storeWithUID(t *testing.T, c client.Client, store *v1alpha1.PersonalDataStore) *v1alpha1.PersonalDataStore {
+	t.Helper()
 	got := &v1alpha1.PersonalDataStore{}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(store), got); err != nil {
 		t.Fatal(err)
 	}
-	return got.UID
+	return got
 }
 
 func names(records []v1alpha1.ResidencyRecord) []string {

@@ -150,9 +150,11 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 
 // observe keeps what the engine decided about one governed object, and where it is.
 func (a *auditResult) observe(v *engine.Verdict, kind string, obj client.Object, where string, loc *v1alpha1.ObservedLocation) {
+	// The same findings record counts as violations, so that a PolicyReport never fails what the
+	// store's status calls compliant.
 	o := auditedObject{
 		Ref:   v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()},
-		Where: where, Location: loc, Denied: v.Denied, Warned: v.Warned, Reported: v.Reported,
+		Where: where, Location: loc, Denied: violationsOf(v.Denied), Warned: violationsOf(v.Warned), Reported: violationsOf(v.Reported),
 	}
 	if len(v.Lifted) > 0 {
 		o.ExemptedBy = v.Lifted[0].Exception
@@ -177,11 +179,8 @@ func (a *auditResult) record(v *engine.Verdict, kind string, obj client.Object) 
 		a.exemptions = append(a.exemptions, v1alpha1.Exemption{Object: ref, Exception: v.Lifted[0].Exception, ExpiresAt: v.Lifted[0].ExpiresAt})
 		return
 	}
-	for _, f := range v.Findings() {
+	for _, f := range violationsOf(v.Findings()) {
 		violation := v1alpha1.Violation{Object: ref, Reason: violationReasons[f.Reason], Message: f.Message}
-		if violation.Reason == "" {
-			continue // not a placement fact of a running object
-		}
 		if kind == "Pod" {
 			violation.Node = f.Subject
 		} else {
@@ -193,6 +192,17 @@ func (a *auditResult) record(v *engine.Verdict, kind string, obj client.Object) 
 		a.violations = append(a.violations, violation)
 		a.objects[objectKey(kind, obj.GetName())] = obj
 	}
+}
+
+// violationsOf keeps the findings that are violations of a running object (violationReasons).
+func violationsOf(fs []engine.Finding) []engine.Finding {
+	var out []engine.Finding
+	for _, f := range fs {
+		if violationReasons[f.Reason] != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // violationReasons maps the engine's findings about running objects to the status API's reasons.

@@ -69,6 +69,13 @@ const (
 	// one store's chain is found with a label selector (store names can be too long for a label).
 	RecordStoreUIDLabel = "dataresidency.io/store-uid"
 
+	// RecordSequenceLabel and RecordPeriodLabel repeat a ResidencyRecord's sequence number and
+	// period start (UTC, 20060102T1504Z), so that the operator finds a store's newest record and
+	// the records past retention from the records' metadata alone, without reading every record.
+	// The spec, which the hash covers, stays the evidence.
+	RecordSequenceLabel = "dataresidency.io/sequence"
+	RecordPeriodLabel   = "dataresidency.io/period-start"
+
 	// JurisdictionFinalizer lets a deleted Jurisdiction remove its labels from every node first.
 	JurisdictionFinalizer = "dataresidency.io/node-labels"
 )

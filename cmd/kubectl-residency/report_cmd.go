@@ -233,9 +233,17 @@ func reportInputFromCluster(ctx context.Context, c client.Reader, namespace stri
 	if err := c.List(ctx, &jurisdictions); err != nil {
 		return in, fmt.Errorf("listing Jurisdictions: %w", withAPIHint(err))
 	}
+	// A cluster keeps stores x retention records: read them in pages, not in one response.
 	var records v1alpha1.ResidencyRecordList
-	if err := c.List(ctx, &records, client.InNamespace(namespace)); err != nil {
-		return in, fmt.Errorf("listing ResidencyRecords: %w", withAPIHint(err))
+	for cont := ""; ; {
+		var page v1alpha1.ResidencyRecordList
+		if err := c.List(ctx, &page, client.InNamespace(namespace), client.Limit(500), client.Continue(cont)); err != nil {
+			return in, fmt.Errorf("listing ResidencyRecords: %w", withAPIHint(err))
+		}
+		records.Items = append(records.Items, page.Items...)
+		if cont = page.Continue; cont == "" {
+			break
+		}
 	}
 	var rop v1alpha1.RecordOfProcessing
 	switch err := c.Get(ctx, client.ObjectKey{Name: "default"}, &rop); {

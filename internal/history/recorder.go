@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,11 +184,15 @@ func (c *Chain) start(store *v1alpha1.PersonalDataStore, now time.Time, opts Opt
 	}
 	c.Open = &v1alpha1.ResidencyRecord{
 		ObjectMeta: metav1.ObjectMeta{Namespace: store.Namespace, Name: RecordName(store.Name, begin, opts.Period, spec.Sequence, prev != nil && prev.Spec.PeriodStart.Time.Equal(begin)),
-			Labels: map[string]string{v1alpha1.RecordStoreUIDLabel: string(store.UID), "app.kubernetes.io/managed-by": "residency-operator"}},
+			Labels: map[string]string{v1alpha1.RecordStoreUIDLabel: string(store.UID), "app.kubernetes.io/managed-by": "residency-operator",
+				v1alpha1.RecordSequenceLabel: strconv.FormatInt(spec.Sequence, 10), v1alpha1.RecordPeriodLabel: begin.Format(PeriodLabelFormat)}},
 		Spec: spec,
 	}
 	c.unlisted = nil
 }
+
+// PeriodLabelFormat is how RecordPeriodLabel writes a period's start.
+const PeriodLabelFormat = "20060102T1504Z"
 
 // RecordName names a store's record of the period starting at begin: the store and the day
 // (and time, for periods shorter than a day). A second record of the same period (after a

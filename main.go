@@ -124,6 +124,8 @@ func main() {
 		})
 	flag.IntVar(&controllerOpts.PolicyReportMaxResults, "policy-report-max-results", controllerOpts.PolicyReportMaxResults,
 		"The most results a namespace's report lists, failures first; the summary counts all and the annotation "+controllers.OmittedResultsAnnotation+" says how many were left out.")
+	flag.BoolVar(&controllerOpts.MultiCluster, "multicluster", controllerOpts.MultiCluster,
+		"In a Karmada or Open Cluster Management hub: label member clusters with their jurisdictions and audit where governed templates were placed (see docs/multicluster.md). The APIs are looked for every minute, so either may be installed after the operator.")
 	flag.DurationVar(&controllerOpts.BrakeWindow, "eviction-brake-window", controllerOpts.BrakeWindow, "How recent a violation must be to count towards the eviction brake.")
 	flag.DurationVar(&controllerOpts.History.Period, "history-period", controllerOpts.History.Period,
 		"Length of one ResidencyRecord of a store's history (periods align to UTC; whole days start at midnight UTC); 0 writes no history.")

@@ -125,15 +125,21 @@ type nodeMetadata struct {
 // desiredNodeMetadata is the pure part of the node controller: from a node and the jurisdictions,
 // the labels and annotations the node should carry.
 func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher, trust engine.Trust) nodeMetadata {
-	loc := engine.LocateNode(node, trust)
+	return desiredPlaceMetadata(node.Labels, node.Annotations, engine.LocateNode(node, trust), matchers)
+}
+
+// desiredPlaceMetadata is the labels and annotations of a place (a node, or a member cluster in
+// the hub) at location loc: one rule for both, so that the permitted terms select clusters as
+// they select nodes.
+func desiredPlaceMetadata(placeLabels, placeAnnotations map[string]string, loc engine.NodeLocation, matchers []*engine.JurisdictionMatcher) nodeMetadata {
 	// A country the operator wrote goes whenever it is not derived again (an untrusted or unknown
 	// location), even when LocateNode has no country to derive.
-	derivedCountry := loc.CountrySource == engine.CountryFromCatalog || node.Labels[v1alpha1.CountrySourceLabel] == string(engine.CountryFromCatalog)
+	derivedCountry := loc.CountrySource == engine.CountryFromCatalog || placeLabels[v1alpha1.CountrySourceLabel] == string(engine.CountryFromCatalog)
 
-	// Jurisdiction membership is decided on the node's labels as a person or cloud set them,
+	// Jurisdiction membership is decided on the place's labels as a person or cloud set them,
 	// never on labels the operator itself wrote.
-	own := make(labels.Set, len(node.Labels))
-	for k, v := range node.Labels {
+	own := make(labels.Set, len(placeLabels))
+	for k, v := range placeLabels {
 		if strings.HasPrefix(k, v1alpha1.JurisdictionLabelPrefix) || k == v1alpha1.CountrySourceLabel ||
 			(k == v1alpha1.CountryLabel && derivedCountry) {
 			continue
@@ -144,7 +150,7 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 
 	out := nodeMetadata{
 		labels:        maps.Clone(own),
-		annotations:   maps.Clone(node.Annotations),
+		annotations:   maps.Clone(placeAnnotations),
 		location:      loc,
 		jurisdictions: names,
 	}
@@ -164,7 +170,7 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 	}
 	// Pinned at first sight: from now on another region makes the node Untrusted until a person
 	// confirms the move (see engine.LocateNode).
-	if loc.Trusted() && loc.Region != "" && node.Labels[v1alpha1.ConfirmedRegionLabel] == "" {
+	if loc.Trusted() && loc.Region != "" && placeLabels[v1alpha1.ConfirmedRegionLabel] == "" {
 		out.labels[v1alpha1.ConfirmedRegionLabel] = loc.Region
 	}
 
@@ -181,7 +187,7 @@ func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatch
 		out.annotations[engine.LocationProblemAnnotation] = out.problem
 		out.annotations[engine.LocationDetailAnnotation] = out.detail
 	}
-	if len(out.annotations) == 0 && node.Annotations == nil {
+	if len(out.annotations) == 0 && placeAnnotations == nil {
 		out.annotations = nil
 	}
 	return out

@@ -72,6 +72,11 @@ type Options struct {
 	// PolicyReportRecheck is how often a missing report CRD is looked for again and failed
 	// writes are retried.
 	PolicyReportRecheck time.Duration
+	// MultiCluster locates Karmada Clusters and OCM ManagedClusters and audits where governed
+	// templates were placed, once their APIs are served (--multicluster); MultiClusterRecheck
+	// is how often their APIs are looked for until then.
+	MultiCluster        bool
+	MultiClusterRecheck time.Duration
 }
 
 // DefaultOptions are the options the manager runs with unless flags say otherwise.
@@ -79,7 +84,8 @@ func DefaultOptions() Options {
 	return Options{EvictionsPerSecond: 2, EvictionBurst: 5, Clock: clock.RealClock{}, AdmissionPolicies: true, OperatorNamespace: "residency-system",
 		BrakeShare: 0.2, BrakeMinPods: 10, BrakeMinNodes: 3, BrakeWindow: 10 * time.Minute, DNS: DefaultDNSPeer(),
 		History:       history.DefaultOptions(),
-		PolicyReports: PolicyReportFormat, PolicyReportMaxResults: DefaultMaxReportResults, PolicyReportRecheck: DefaultReportRecheck}
+		PolicyReports: PolicyReportFormat, PolicyReportMaxResults: DefaultMaxReportResults, PolicyReportRecheck: DefaultReportRecheck,
+		MultiCluster: true, MultiClusterRecheck: DefaultMultiClusterRecheck}
 }
 
 // SetupWithManager registers the field indexers and every reconciler with mgr. main.go and the
@@ -120,15 +126,22 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 			return fmt.Errorf("adding report writer: %w", err)
 		}
 	}
+	multicluster := NewMultiCluster(mgr, disco, recorder, opts.MultiClusterRecheck, opts.MultiCluster)
+	if multicluster != nil {
+		if err := mgr.Add(multicluster); err != nil {
+			return fmt.Errorf("adding multi-cluster discovery: %w", err)
+		}
+	}
 	evictor := NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst)
 	evictor.Brake = brake
 	if err := (&StoreReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: opts.Clock,
-		Evictor:   evictor,
-		Providers: &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
-		DNS:       opts.DNS,
-		History:   newHistoryRecorder(mgr, recorder, opts.History),
-		Reports:   reports,
+		Evictor:      evictor,
+		Providers:    &lookup.ClusterProvider{Reader: mgr.GetClient(), Every: lookup.ProviderRefresh},
+		DNS:          opts.DNS,
+		History:      newHistoryRecorder(mgr, recorder, opts.History),
+		Reports:      reports,
+		MultiCluster: multicluster, APIReader: mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up store controller: %w", err)
 	}

@@ -26,6 +26,10 @@ type auditResult struct {
 	// observed is every governed object with where it is and what the engine decided about it:
 	// the residency history and the PolicyReports are written from it, never from a second look.
 	observed []auditedObject
+	// governedTemplates counts the resource templates a multi-cluster engine propagates that the
+	// store governs; noPermittedCluster says why one of them has no permitted cluster, if any does.
+	governedTemplates  int
+	noPermittedCluster string
 }
 
 // auditedObject is one governed pod or claim as the audit saw it.
@@ -145,6 +149,9 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		places, _ := decision.VolumeLocation(pvc.Spec.VolumeName)
 		res.observe(v, "PersistentVolumeClaim", pvc, pvc.Spec.VolumeName, locate(places...))
 	}
+	if err := r.MultiCluster.auditPlacements(ctx, r.APIReader, store, pol, res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -207,13 +214,16 @@ func violationsOf(fs []engine.Finding) []engine.Finding {
 
 // violationReasons maps the engine's findings about running objects to the status API's reasons.
 var violationReasons = map[engine.Reason]v1alpha1.ViolationReason{
-	engine.NodeNotPermitted:      v1alpha1.NodeNotPermitted,
-	engine.NodeNotFound:          v1alpha1.NodeLocationUnknown,
-	engine.NodeLocationUnknown:   v1alpha1.NodeLocationUnknown,
-	engine.PlacementMissing:      v1alpha1.PlacementMissing,
-	engine.PlacementConflict:     v1alpha1.PlacementConflict,
-	engine.VolumeNotPermitted:    v1alpha1.VolumeNotPermitted,
-	engine.VolumeLocationUnknown: v1alpha1.VolumeLocationUnknown,
+	engine.NodeNotPermitted:       v1alpha1.NodeNotPermitted,
+	engine.NodeNotFound:           v1alpha1.NodeLocationUnknown,
+	engine.NodeLocationUnknown:    v1alpha1.NodeLocationUnknown,
+	engine.PlacementMissing:       v1alpha1.PlacementMissing,
+	engine.PlacementConflict:      v1alpha1.PlacementConflict,
+	engine.VolumeNotPermitted:     v1alpha1.VolumeNotPermitted,
+	engine.VolumeLocationUnknown:  v1alpha1.VolumeLocationUnknown,
+	engine.ClusterNotPermitted:    v1alpha1.ClusterNotPermitted,
+	engine.ClusterLocationUnknown: v1alpha1.ClusterLocationUnknown,
+	engine.NoPermittedCluster:     v1alpha1.NoPermittedCluster,
 }
 
 // storeExceptions returns the exceptions of the store's namespace that name the store, and when

@@ -47,6 +47,11 @@ type StoreReconciler struct {
 	History *HistoryRecorder
 	// Reports writes each namespace's PolicyReport from its stores' audits; nil writes none.
 	Reports *PolicyReports
+	// MultiCluster audits where Karmada and OCM placed the store's templates, in a hub; nil
+	// audits nothing of the kind. APIReader reads those templates (uncached: the operator does
+	// not cache every Deployment of the hub).
+	MultiCluster *MultiCluster
+	APIReader    client.Reader
 }
 
 var _ reconcile.Reconciler = (*StoreReconciler)(nil)
@@ -115,6 +120,12 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		}
 	}
 	r.holdEvictions(store, run)
+	// After enforce: a template with no permitted cluster stalls the store without holding the
+	// evictions of its pods.
+	if run.stalled == nil && run.audit != nil && run.audit.noPermittedCluster != "" {
+		run.stalled = &blocker{v1alpha1.ReasonNoPermittedCluster, run.audit.noPermittedCluster +
+			": join or relabel a member cluster in a permitted jurisdiction, or change the policy that places it"}
+	}
 	r.announce(store, run)
 	return ctrl.Result{RequeueAfter: run.requeue}, nil
 }
@@ -202,6 +213,7 @@ func (r *StoreReconciler) auditStore(ctx context.Context, store *v1alpha1.Person
 		log.FromContext(ctx).Error(err, "eviction brake") // it pauses evictions even when it cannot be recorded
 	}
 	run.status.GovernedPods = int32(a.governedPods)
+	run.status.GovernedTemplates = int32(a.governedTemplates)
 	run.status.GovernedVolumes = int32(a.governedVolumes)
 	if len(a.hostPathPods) > int(store.Status.HostPathPods) { // on the way up only: Events fire on transitions
 		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventHostPathData, actionAudit, "%d governed pods mount hostPath volumes; %s",

@@ -79,7 +79,13 @@ func setupStoreIndexers(ctx context.Context, mgr ctrl.Manager) error {
 // jurisdictions they need a node in), claims and volumes by the stores and pods
 // using them, Jurisdictions and exceptions by the stores naming them.
 func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.MultiCluster != nil {
+		// Karmada's and OCM's kinds may be served only later: their watches start then, and
+		// bring the namespace's stores back through this channel.
+		b = b.WatchesRawSource(r.MultiCluster.storeSource())
+	}
+	return b.
 		Named("personaldatastore").
 		For(&v1alpha1.PersonalDataStore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).

@@ -112,6 +112,9 @@ const (
 	// its stores, its own nodeSelector and required affinity, and the taints it tolerates), so its
 	// eviction is held.
 	ReasonNoPermittedCapacity = "NoPermittedCapacity"
+	// ReasonNoPermittedCluster: a governed resource template has no permitted member cluster to
+	// be placed on (Stalled).
+	ReasonNoPermittedCluster = "NoPermittedCluster"
 	// ReasonEvictionBrake: a large share of the cluster's governed pods became violations at once,
 	// so every eviction is paused until a person resumes them.
 	ReasonEvictionBrake = "EvictionBrake"

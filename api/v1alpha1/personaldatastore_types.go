@@ -147,7 +147,7 @@ type PersonalDataStoreSpec struct {
 }
 
 // ViolationReason says why a governed object is a violation.
-// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;PlacementMissing;PlacementConflict;VolumeNotPermitted;VolumeLocationUnknown
+// +kubebuilder:validation:Enum=NodeNotPermitted;NodeLocationUnknown;PlacementMissing;PlacementConflict;VolumeNotPermitted;VolumeLocationUnknown;ClusterNotPermitted;ClusterLocationUnknown;NoPermittedCluster
 type ViolationReason string
 
 const (
@@ -167,6 +167,15 @@ const (
 	VolumeNotPermitted ViolationReason = "VolumeNotPermitted"
 	// VolumeLocationUnknown: the volume's location cannot be determined.
 	VolumeLocationUnknown ViolationReason = "VolumeLocationUnknown"
+	// ClusterNotPermitted: a multi-cluster engine (Karmada, OCM) placed a governed resource
+	// template on a member cluster outside the permitted jurisdictions. Reported, never deleted.
+	ClusterNotPermitted ViolationReason = "ClusterNotPermitted"
+	// ClusterLocationUnknown: it placed one on a member cluster whose location is unknown or
+	// untrusted.
+	ClusterLocationUnknown ViolationReason = "ClusterLocationUnknown"
+	// NoPermittedCluster: a governed resource template is scheduled on no member cluster because
+	// none that is permitted fits its policy; the store is Stalled until a person acts.
+	NoPermittedCluster ViolationReason = "NoPermittedCluster"
 )
 
 // ObservedLocation is where the operator found an object.
@@ -207,6 +216,12 @@ type Violation struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Volume string `json:"volume,omitempty"`
+
+	// cluster is the member cluster (Karmada Cluster, OCM ManagedCluster) a resource template was
+	// placed on, for the Cluster* reasons.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Cluster string `json:"cluster,omitempty"`
 
 	// location is where the object was observed.
 	// +optional
@@ -303,6 +318,11 @@ type PersonalDataStoreStatus struct {
 	// governedVolumes is the number of PersistentVolumeClaims the store governs.
 	// +optional
 	GovernedVolumes int32 `json:"governedVolumes"`
+
+	// governedTemplates is the number of resource templates the store governs that a
+	// multi-cluster engine (Karmada) propagates from this hub.
+	// +optional
+	GovernedTemplates int32 `json:"governedTemplates,omitempty"`
 
 	// hostPathPods is the number of governed pods that mount hostPath volumes: no violation, but
 	// what they write there stays on the node when the pod moves or the node leaves the

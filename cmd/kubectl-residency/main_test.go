@@ -79,6 +79,8 @@ func TestCheckGolden(t *testing.T) {
 		{"shop", []string{"check", "-f", fixtures + "shop"}, "", exitOK},
 		{"bad", []string{"check", "-f", fixtures + "bad"}, "", exitFindings},
 		{"yaml-error", []string{"check", "-f", fixtures + "yaml-error"}, "", exitBadInput},
+		// A Karmada and OCM hub's placement policies, decided as the hub's admission would.
+		{"multicluster", []string{"check", "-f", fixtures + "multicluster"}, "", exitFindings},
 	}
 	for _, tt := range tests {
 		for _, format := range []string{"text", "json", "junit", "sarif"} {

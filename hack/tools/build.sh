@@ -51,6 +51,33 @@ if [ "${1:-}" = golangci-lint ]; then
   exit 0
 fi
 
+# The multi-cluster engines (Karmada, Open Cluster Management) for test/multicluster and
+# `make demo-multicluster`: their own modules, so their k8s.io versions never meet the operator's.
+karmada() { (cd "$here/karmada" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "github.com/karmada-io/karmada/cmd/$2"); }
+ocm() { (cd "$here/ocm" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "open-cluster-management.io/ocm/cmd/$2"); }
+multicluster() {
+  build karmada-scheduler karmada karmada-scheduler scheduler
+  build karmada-controller-manager karmada karmada-controller-manager controller-manager
+  build karmada-webhook karmada karmada-webhook webhook
+  build karmada-aggregated-apiserver karmada karmada-aggregated-apiserver aggregated-apiserver
+  build ocm-placement ocm ocm-placement placement
+  # The CRDs ship in the modules; copy them beside the binaries so tests need no module lookups.
+  if [ ! -d "$cache/multicluster-crds" ]; then
+    local tmp="$cache/.multicluster-crds.tmp" dir
+    rm -rf "$tmp"; mkdir -p "$tmp/karmada" "$tmp/ocm"
+    dir=$(cd "$here/karmada" && go list -m -f '{{.Dir}}' github.com/karmada-io/karmada)
+    find "$dir/charts/karmada/_crds/bases" -name '*.yaml' -exec cp {} "$tmp/karmada/" \;
+    dir=$(cd "$here/ocm" && go list -m -f '{{.Dir}}' open-cluster-management.io/api)
+    find "$dir/cluster" -name '*.crd.yaml' -exec cp {} "$tmp/ocm/" \;
+    chmod -R u+w "$tmp"; mv "$tmp" "$cache/multicluster-crds"
+  fi
+}
+if [ "${1:-}" = multicluster ]; then
+  multicluster
+  echo "$cache"
+  exit 0
+fi
+
 build etcd bash -c "cd '$here/etcd' && go build -trimpath -ldflags '-s -w' -o '$cache/.etcd.tmp' ."
 build kube-apiserver k8s kube-apiserver
 build kube-scheduler k8s kube-scheduler

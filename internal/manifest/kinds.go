@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -41,6 +42,11 @@ var decoded = map[groupKind]kindInfo{
 	{"apps", "ReplicaSet"}:                              {newObject: func() metav1.Object { return &appsv1.ReplicaSet{} }},
 	{"batch", "Job"}:                                    {newObject: func() metav1.Object { return &batchv1.Job{} }},
 	{"batch", "CronJob"}:                                {newObject: func() metav1.Object { return &batchv1.CronJob{} }},
+	// Multi-cluster placement (Karmada, Open Cluster Management), read as JSON: neither project's
+	// Go module is a dependency.
+	{"policy.karmada.io", "PropagationPolicy"}:          {newObject: func() metav1.Object { return &unstructured.Unstructured{} }},
+	{"policy.karmada.io", "ClusterPropagationPolicy"}:   {newObject: func() metav1.Object { return &unstructured.Unstructured{} }},
+	{"cluster.open-cluster-management.io", "Placement"}: {newObject: func() metav1.Object { return &unstructured.Unstructured{} }},
 }
 
 // clusterScoped are the kinds without a namespace, among those this tool decodes or is likely
@@ -75,6 +81,7 @@ var clusterScoped = map[groupKind]bool{
 	{"gateway.networking.k8s.io", "GatewayClass"}:                        true,
 	{"resource.k8s.io", "DeviceClass"}:                                   true,
 	{"cert-manager.io", "ClusterIssuer"}:                                 true,
+	{"policy.karmada.io", "ClusterPropagationPolicy"}:                    true,
 }
 
 // kindOf names the kind of a decoded object whose TypeMeta may be empty, as objects listed

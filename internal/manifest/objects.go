@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 )
@@ -87,6 +88,9 @@ type Set struct {
 	Volumes             []*corev1.PersistentVolume
 	Namespaces          []*corev1.Namespace
 	Workloads           []*Workload
+	// ClusterPolicies are Karmada PropagationPolicies and ClusterPropagationPolicies and OCM
+	// Placements, as JSON.
+	ClusterPolicies []*unstructured.Unstructured
 
 	// Files counts the files (and standard input) read.
 	Files int
@@ -151,6 +155,8 @@ func (s *Set) add(obj *Object) {
 		s.StorageClasses = append(s.StorageClasses, t)
 	case *corev1.Namespace:
 		s.Namespaces = append(s.Namespaces, t)
+	case *unstructured.Unstructured:
+		s.ClusterPolicies = append(s.ClusterPolicies, t)
 	case *corev1.PersistentVolumeClaim:
 		s.Claims = append(s.Claims, t)
 	case *corev1.PersistentVolume:

@@ -88,6 +88,18 @@ var (
 	ExceptionNotApproved = Rule{ID: "RES020", Name: "exception-not-approved", Default: Warning,
 		Short: "A ResidencyException in the manifests is not approved yet: it exempts nothing until an approver who did not request it approves it in the cluster.",
 		Help:  "Apply the exception, have someone with the residency-approver role run kubectl residency approve, then check the workloads it exempts with --cluster."}
+	ClusterPolicyOutside = Rule{ID: "RES021", Name: "cluster-policy-outside", Default: Error,
+		Short: "A Karmada PropagationPolicy or ClusterPropagationPolicy, or an OCM Placement, could place a governed namespace's templates on member clusters outside the permitted jurisdictions, and admission cannot narrow it.",
+		Help:  "Add the jurisdiction label the message names to the policy's cluster label selector (a Karmada cluster affinity can require only one jurisdiction), or move ungoverned workloads' policies to another namespace."}
+	ClusterPolicyPurge = Rule{ID: "RES022", Name: "cluster-failover-purges", Default: Warning,
+		Short: "A governed PropagationPolicy's application failover removes the workload from its cluster even when no permitted cluster can take it over (karmada#7455).",
+		Help:  "Set spec.failover.application.purgeMode: Never, so that a person decides what happens when no permitted cluster is left."}
+	ClusterPolicyNarrowed = Rule{ID: "RES023", Name: "cluster-policy-narrowed-at-admission", Default: Warning,
+		Short: "A multi-cluster placement policy of a governed namespace will be narrowed at admission: the live object will differ from the manifest, which GitOps tools show as drift.",
+		Help:  "Write the jurisdiction labels the message names into the policy's cluster label selectors in the manifest."}
+	NamespacePropagated = Rule{ID: "RES024", Name: "governed-namespace-propagated", Default: Warning,
+		Short: "Karmada copies every namespace of the hub to every member cluster, outside the permitted jurisdictions too, unless the namespace is labelled to skip it.",
+		Help:  "Label the Namespace namespace.karmada.io/skip-auto-propagation: \"true\" and propagate it with a policy of its own that its stores narrow."}
 	ApplyOrder = Rule{ID: "RES018", Name: "store-applied-with-its-workloads", Default: Warning,
 		Short: "A store is applied together with the workloads it governs, in a namespace not labelled to wait for its policies: GitOps tools apply workloads before custom resources, so their first pods could be scheduled unplaced.",
 		Help:  "Add the Namespace to the same manifests with the label dataresidency.io/await-policies: \"true\", or apply the store first (Argo CD sync-wave, Flux dependsOn)."}
@@ -99,6 +111,7 @@ var All = []Rule{
 	ProcessorNotFound, ProcessorJurisdiction, ProcessorCategories, ExceptionExpired,
 	NodeName, StorageClassNotFound, TooManyTerms, ExceptionStore, Volume,
 	InvalidPolicy, SelectorTrust, Duplicate, ApplyOrder, HostPath, ExceptionNotApproved,
+	ClusterPolicyOutside, ClusterPolicyPurge, ClusterPolicyNarrowed, NamespacePropagated,
 }
 
 // ByID returns the rule with id, and false when there is none.
@@ -134,6 +147,8 @@ var byReason = map[engine.Reason]Rule{
 	engine.StorageClassNotFound:  StorageClassNotFound,
 	engine.StorageClassUnchecked: StorageClassNotFound,
 	engine.StorageNotConfined:    Storage,
+	engine.ClusterPolicyOutside:  ClusterPolicyOutside,
+	engine.ClusterPolicyPurge:    ClusterPolicyPurge,
 }
 
 // ForReason returns the rule of an engine finding's reason, and false when no rule covers it

@@ -59,6 +59,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	server.Register("/mutate-dataresidency-io-v1alpha1-residencyexception", &webhook.Admission{Handler: &ExceptionRequests{
 		Authorizer: mgr.GetClient(), MaxDuration: opts.MaxExceptionDuration, Now: time.Now, decoder: admission.NewDecoder(mgr.GetScheme()),
 	}})
+	server.Register("/mutate-multicluster-placement", &webhook.Admission{Handler: &ClusterPlacement{Reader: reader}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &corev1.PersistentVolumeClaim{}).
 		WithValidator(&PVCResidency{Reader: reader, Now: time.Now, Sources: mgr.GetAPIReader(), Providers: providers}).
 		Complete(); err != nil {

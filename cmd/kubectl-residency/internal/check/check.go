@@ -77,6 +77,7 @@ func Run(set *manifest.Set, opts Options) *Result {
 		c.checkClaim(set.ObjectOf(claim), claim, "")
 	}
 	c.checkApplyOrder(set)
+	c.checkClusterPolicies(set)
 	res.Findings = sortFindings(c.findings)
 	return res
 }

@@ -39,6 +39,8 @@ var (
 	RuleHostPath              = rules.HostPath
 	RuleExceptionNotApproved  = rules.ExceptionNotApproved
 	RuleApplyOrder            = rules.ApplyOrder
+	RuleClusterPolicyNarrowed = rules.ClusterPolicyNarrowed
+	RuleNamespacePropagated   = rules.NamespacePropagated
 )
 
 // Rules lists every rule in ID order, for SARIF and documentation.

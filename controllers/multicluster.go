@@ -1,0 +1,447 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/residency-operator/residency-operator/api/v1alpha1"
+	"github.com/residency-operator/residency-operator/internal/engine"
+)
+
+// The multi-cluster engines' kinds, read as unstructured objects: neither project's Go module is a
+// dependency of the operator.
+var (
+	karmadaClusterGVK    = schema.GroupVersionKind{Group: "cluster.karmada.io", Version: "v1alpha1", Kind: "Cluster"}
+	karmadaBindingGVK    = schema.GroupVersionKind{Group: "work.karmada.io", Version: "v1alpha2", Kind: "ResourceBinding"}
+	ocmManagedClusterGVK = schema.GroupVersionKind{Group: "cluster.open-cluster-management.io", Version: "v1", Kind: "ManagedCluster"}
+	ocmDecisionGVK       = schema.GroupVersionKind{Group: "cluster.open-cluster-management.io", Version: "v1beta1", Kind: "PlacementDecision"}
+)
+
+// ocmPlacementLabel names a PlacementDecision's Placement.
+const ocmPlacementLabel = "cluster.open-cluster-management.io/placement"
+
+// DefaultMultiClusterRecheck is how often the operator looks for Karmada's and OCM's APIs when
+// they are not served yet.
+const DefaultMultiClusterRecheck = time.Minute
+
+var clusterLabelPatches = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "residency_cluster_label_patches_total",
+	Help: "Patches of the jurisdiction and country labels of member clusters (Karmada Clusters, OCM ManagedClusters).",
+})
+
+func init() { metrics.Registry.MustRegister(clusterLabelPatches) }
+
+// MultiCluster is the operator's part in a hub: it locates member clusters (labels them as nodes
+// are labelled) and audits where governed templates were placed. It starts each engine's part once
+// that engine's API is served, looking again every Recheck, so Karmada or OCM installed after the
+// operator needs no restart.
+type MultiCluster struct {
+	mgr      ctrl.Manager
+	disco    discovery.DiscoveryInterface
+	recorder events.EventRecorder
+	recheck  time.Duration
+	// storeEvents brings a namespace's stores back when a binding or decision of it changes.
+	storeEvents chan event.GenericEvent
+
+	mu      sync.RWMutex
+	karmada bool // Cluster and ResourceBinding watched
+	ocm     bool // ManagedCluster and PlacementDecision watched
+}
+
+// NewMultiCluster returns the hub part; nil when switched off.
+func NewMultiCluster(mgr ctrl.Manager, disco discovery.DiscoveryInterface, recorder events.EventRecorder, recheck time.Duration, enabled bool) *MultiCluster {
+	if !enabled {
+		return nil
+	}
+	if recheck <= 0 {
+		recheck = DefaultMultiClusterRecheck
+	}
+	return &MultiCluster{mgr: mgr, disco: disco, recorder: recorder, recheck: recheck, storeEvents: make(chan event.GenericEvent, 256)}
+}
+
+// +kubebuilder:rbac:groups=cluster.karmada.io,resources=clusters,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=work.karmada.io,resources=resourcebindings,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=managedclusters,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=placementdecisions;placements,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets;replicasets,verbs=get
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get
+
+// Start looks for the engines' APIs until both are served or ctx ends.
+func (m *MultiCluster) Start(ctx context.Context) error {
+	tick := time.NewTicker(m.recheck)
+	defer tick.Stop()
+	for {
+		m.discover(ctx)
+		m.mu.RLock()
+		done := m.karmada && m.ocm
+		m.mu.RUnlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// NeedLeaderElection: the labels are written by the leader only.
+func (m *MultiCluster) NeedLeaderElection() bool { return true }
+
+func (m *MultiCluster) discover(ctx context.Context) {
+	logger := log.FromContext(ctx).WithName("multicluster")
+	served := func(gvks ...schema.GroupVersionKind) bool {
+		for _, gvk := range gvks {
+			list, err := m.disco.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+			if err != nil {
+				return false
+			}
+			if !slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Kind == gvk.Kind }) {
+				return false
+			}
+		}
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.karmada && served(karmadaClusterGVK, karmadaBindingGVK) {
+		if err := m.startEngine(karmadaClusterGVK, karmadaBindingGVK, karmadaLocation); err != nil {
+			logger.Error(err, "starting the Karmada controllers")
+		} else {
+			m.karmada = true
+			logger.Info("Karmada found: locating its Clusters and auditing ResourceBindings")
+		}
+	}
+	if !m.ocm && served(ocmManagedClusterGVK, ocmDecisionGVK) {
+		if err := m.startEngine(ocmManagedClusterGVK, ocmDecisionGVK, ocmLocation); err != nil {
+			logger.Error(err, "starting the Open Cluster Management controllers")
+		} else {
+			m.ocm = true
+			logger.Info("Open Cluster Management found: locating its ManagedClusters and auditing PlacementDecisions")
+		}
+	}
+}
+
+// startEngine adds the cluster location controller of one engine, and the watch that brings a
+// namespace's stores back when one of its bindings or decisions changes.
+func (m *MultiCluster) startEngine(clusterGVK, placedGVK schema.GroupVersionKind, locate func(*unstructured.Unstructured) engine.NodeLocation) error {
+	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate}
+	if err := r.SetupWithManager(m.mgr); err != nil {
+		return err
+	}
+	placed := &unstructured.Unstructured{}
+	placed.SetGroupVersionKind(placedGVK)
+	return ctrl.NewControllerManagedBy(m.mgr).
+		Named(strings.ToLower(placedGVK.Kind) + "-stores").
+		For(placed).
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+			var stores v1alpha1.PersonalDataStoreList
+			if err := m.mgr.GetClient().List(ctx, &stores, client.InNamespace(req.Namespace)); err != nil {
+				return reconcile.Result{}, err
+			}
+			for i := range stores.Items {
+				select {
+				case m.storeEvents <- event.GenericEvent{Object: &stores.Items[i]}:
+				case <-ctx.Done():
+					return reconcile.Result{}, nil
+				}
+			}
+			return reconcile.Result{}, nil
+		}))
+}
+
+// storeSource is the store controller's watch of bindings and decisions; nil without multicluster.
+func (m *MultiCluster) storeSource() source.Source {
+	return source.Channel(m.storeEvents, &handler.EnqueueRequestForObject{})
+}
+
+func (m *MultiCluster) enabled() (karmada, ocm bool) {
+	if m == nil {
+		return false, false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.karmada, m.ocm
+}
+
+// karmadaLocation reads where a Karmada Cluster is: spec.provider, spec.region and its first zone,
+// which the hub's administrator sets when joining it.
+func karmadaLocation(u *unstructured.Unstructured) engine.NodeLocation {
+	provider, _, _ := unstructured.NestedString(u.Object, "spec", "provider")
+	region, _, _ := unstructured.NestedString(u.Object, "spec", "region")
+	zone, _, _ := unstructured.NestedString(u.Object, "spec", "zone")
+	if zones, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "zones"); zone == "" && len(zones) > 0 {
+		zone = zones[0]
+	}
+	return engine.LocateCluster(provider, region, zone, u.GetLabels())
+}
+
+// ocmLocation reads where an OCM ManagedCluster is: the topology region label set on the hub, or
+// the country a person set. Its ClusterClaims are the managed cluster's own word and never count.
+func ocmLocation(u *unstructured.Unstructured) engine.NodeLocation {
+	l := u.GetLabels()
+	return engine.LocateCluster("", l[engine.RegionLabel], l[engine.ZoneLabel], l)
+}
+
+// ClusterLocationReconciler keeps a member cluster's jurisdiction and country labels in the hub in
+// line with the Jurisdictions, by the nodes' rule (desiredPlaceMetadata).
+type ClusterLocationReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	GVK      schema.GroupVersionKind
+	Locate   func(*unstructured.Unstructured) engine.NodeLocation
+}
+
+// Reconcile labels one member cluster.
+func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(r.GVK)
+	if err := r.Get(ctx, req.NamespacedName, u); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	loc := r.Locate(u)
+	desired := desiredPlaceMetadata(u.GetLabels(), u.GetAnnotations(), loc, matchers)
+	previousProblem := u.GetAnnotations()[engine.LocationProblemAnnotation]
+	if !maps.Equal(desired.labels, u.GetLabels()) || !maps.Equal(desired.annotations, u.GetAnnotations()) {
+		patch := client.MergeFrom(u.DeepCopy())
+		u.SetLabels(desired.labels)
+		u.SetAnnotations(desired.annotations)
+		if err := r.Patch(ctx, u, patch); err != nil {
+			if apierrors.IsNotFound(err) {
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("patching %s labels: %w", r.GVK.Kind, err)
+		}
+		clusterLabelPatches.Inc()
+		log.FromContext(ctx).V(1).Info("cluster labels updated", "kind", r.GVK.Kind, "jurisdictions", desired.jurisdictions, "country", loc.Country)
+	}
+	if desired.problem != previousProblem && desired.problem != "" {
+		r.Recorder.Eventf(u, nil, corev1.EventTypeWarning, locationEvents[desired.problem], actionLocate,
+			"member cluster belongs to no jurisdiction, so no governed workload may be placed on it: %s", desired.detail)
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches the engine's clusters and every Jurisdiction.
+func (r *ClusterLocationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(r.GVK)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(strings.ToLower(r.GVK.Kind)+"-location").
+		For(u).
+		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
+			if err := r.List(ctx, list); err != nil {
+				log.FromContext(ctx).Error(err, "listing member clusters", "kind", r.GVK.Kind)
+				return nil
+			}
+			out := make([]reconcile.Request, 0, len(list.Items))
+			for _, c := range list.Items {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+			}
+			return out
+		})).
+		Complete(r)
+}
+
+// auditPlacements adds to a store's audit the member clusters its templates were placed on:
+// Karmada ResourceBindings of templates the store governs, and the decisions of the OCM Placements
+// of its namespace (every Placement of a namespace with stores serves them: see
+// engine.DecideClusterPolicy). A cluster outside the permitted jurisdictions, or of unknown
+// location, is a violation; a governed template placed nowhere is one too, as Karmada may have
+// removed it from where it ran. These are reported, never evicted: the operator does not delete
+// workloads.
+func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader, store *v1alpha1.PersonalDataStore, pol *engine.Policies, res *auditResult) error {
+	karmada, ocm := m.enabled()
+	if m == nil || !karmada && !ocm {
+		return nil
+	}
+	terms, err := engine.RequirementFor(store).Terms(nil)
+	if err != nil {
+		return nil // resolve stalls the store on it
+	}
+	req := engine.RequirementFor(store)
+	c := m.mgr.GetClient()
+	clusterLabels := func(gvk schema.GroupVersionKind, name string) (map[string]string, bool, error) {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		return u.GetLabels(), true, nil
+	}
+	judge := func(obj client.Object, kind string, gvk schema.GroupVersionKind, clusters []string) error {
+		for _, name := range clusters {
+			l, found, err := clusterLabels(gvk, name)
+			if err != nil {
+				return err
+			}
+			if found && engine.ClusterPermitted(l, terms) {
+				continue
+			}
+			v := v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()}, Cluster: name}
+			switch {
+			case !found:
+				v.Reason = v1alpha1.ClusterLocationUnknown
+				v.Message = fmt.Sprintf("placed on member cluster %s, which the hub does not know; %s", name, req)
+			case len(engine.LabelledJurisdictions(l)) == 0 && l[v1alpha1.CountryLabel] == "":
+				v.Reason = v1alpha1.ClusterLocationUnknown
+				v.Location = v1alpha1.ObservedLocation{Region: l[engine.RegionLabel]}
+				v.Message = fmt.Sprintf("placed on member cluster %s, whose location is unknown or untrusted; %s. Set its region (Karmada spec.region) or country label, or keep the workload off it", name, req)
+			default:
+				v.Reason = v1alpha1.ClusterNotPermitted
+				v.Location = v1alpha1.ObservedLocation{Country: l[v1alpha1.CountryLabel], Jurisdictions: engine.LabelledJurisdictions(l)}
+				v.Message = fmt.Sprintf("placed on member cluster %s (%s, in [%s]), outside the permitted jurisdictions: %s. Narrow the policy that placed it (kubectl residency check), or remove the workload from that cluster",
+					name, l[v1alpha1.CountryLabel], strings.Join(v.Location.Jurisdictions, " "), req)
+			}
+			res.violations = append(res.violations, v)
+			res.objects[objectKey(kind, obj.GetName())] = obj
+		}
+		return nil
+	}
+	if karmada {
+		bindings := &unstructured.UnstructuredList{}
+		bindings.SetGroupVersionKind(karmadaBindingGVK.GroupVersion().WithKind("ResourceBindingList"))
+		if err := c.List(ctx, bindings, client.InNamespace(store.Namespace)); err != nil {
+			return fmt.Errorf("listing ResourceBindings: %w", err)
+		}
+		for i := range bindings.Items {
+			b := &bindings.Items[i]
+			template, err := bindingTemplate(ctx, reader, b)
+			if err != nil || template == nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			g := engine.Govern(pol, engine.Workload, engine.TemplatePodLabels(template.Object))
+			if !g.Governed() || len(g.Lifted) > 0 {
+				continue
+			}
+			res.governedTemplates++
+			var clusters []string
+			targets, _, _ := unstructured.NestedSlice(b.Object, "spec", "clusters")
+			for _, t := range targets {
+				if name, _ := t.(map[string]any)["name"].(string); name != "" {
+					clusters = append(clusters, name)
+				}
+			}
+			if len(clusters) == 0 && bindingScheduleFailed(b) {
+				res.violations = append(res.violations, v1alpha1.Violation{
+					Object: v1alpha1.ObjectReference{Kind: template.GetKind(), Name: template.GetName(), UID: template.GetUID()},
+					Reason: v1alpha1.NoPermittedCluster,
+					Message: fmt.Sprintf("Karmada schedules %s %s on no member cluster: no cluster permitted by %s fits its policy. "+
+						"Join or relabel a cluster in a permitted jurisdiction; with failover purgeMode other than Never Karmada may already have removed it from where it ran (karmada#7455)",
+						template.GetKind(), template.GetName(), req),
+				})
+				res.objects[objectKey(template.GetKind(), template.GetName())] = template
+				if res.noPermittedCluster == "" {
+					res.noPermittedCluster = fmt.Sprintf("%s %s has no permitted member cluster to run in", template.GetKind(), template.GetName())
+				}
+				continue
+			}
+			if err := judge(template, template.GetKind(), karmadaClusterGVK, clusters); err != nil {
+				return err
+			}
+		}
+	}
+	if ocm {
+		decisions := &unstructured.UnstructuredList{}
+		decisions.SetGroupVersionKind(ocmDecisionGVK.GroupVersion().WithKind("PlacementDecisionList"))
+		if err := c.List(ctx, decisions, client.InNamespace(store.Namespace)); err != nil {
+			return fmt.Errorf("listing PlacementDecisions: %w", err)
+		}
+		for i := range decisions.Items {
+			d := &decisions.Items[i]
+			placement := d.GetLabels()[ocmPlacementLabel]
+			if placement == "" {
+				continue
+			}
+			list, _, _ := unstructured.NestedSlice(d.Object, "status", "decisions")
+			var clusters []string
+			for _, item := range list {
+				if name, _ := item.(map[string]any)["clusterName"].(string); name != "" {
+					clusters = append(clusters, name)
+				}
+			}
+			ref := &unstructured.Unstructured{}
+			ref.SetName(placement)
+			ref.SetNamespace(d.GetNamespace())
+			ref.SetAPIVersion("cluster.open-cluster-management.io/v1beta1")
+			ref.SetKind(engine.KindPlacement)
+			for _, o := range d.GetOwnerReferences() {
+				if o.Kind == engine.KindPlacement && o.Name == placement {
+					ref.SetUID(o.UID)
+				}
+			}
+			if err := judge(ref, engine.KindPlacement, ocmManagedClusterGVK, clusters); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// bindingTemplate reads the resource template a ResourceBinding propagates; nil when it is gone.
+func bindingTemplate(ctx context.Context, reader client.Reader, b *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	apiVersion, _, _ := unstructured.NestedString(b.Object, "spec", "resource", "apiVersion")
+	kind, _, _ := unstructured.NestedString(b.Object, "spec", "resource", "kind")
+	name, _, _ := unstructured.NestedString(b.Object, "spec", "resource", "name")
+	if apiVersion == "" || kind == "" || name == "" {
+		return nil, nil
+	}
+	t := &unstructured.Unstructured{}
+	t.SetAPIVersion(apiVersion)
+	t.SetKind(kind)
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: b.GetNamespace(), Name: name}, t); err != nil {
+		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the template of ResourceBinding %s: %w", b.GetName(), err)
+	}
+	return t, nil
+}
+
+// bindingScheduleFailed reports whether Karmada's scheduler found no cluster for a binding.
+func bindingScheduleFailed(b *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(b.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Scheduled" && m["status"] == "False" {
+			return true
+		}
+	}
+	return false
+}

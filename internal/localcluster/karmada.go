@@ -49,13 +49,12 @@ const KarmadaClusterNamespace = "karmada-cluster"
 // GVRs of the Karmada kinds tests use most, for dynamic clients (the operator's module does not
 // depend on Karmada's Go types).
 var (
-	KarmadaClusterGVR             = schema.GroupVersionResource{Group: "cluster.karmada.io", Version: "v1alpha1", Resource: "clusters"}
-	KarmadaPropagationPolicyGVR   = schema.GroupVersionResource{Group: "policy.karmada.io", Version: "v1alpha1", Resource: "propagationpolicies"}
-	KarmadaClusterPropagationGVR  = schema.GroupVersionResource{Group: "policy.karmada.io", Version: "v1alpha1", Resource: "clusterpropagationpolicies"}
-	KarmadaResourceBindingGVR     = schema.GroupVersionResource{Group: "work.karmada.io", Version: "v1alpha2", Resource: "resourcebindings"}
-	KarmadaWorkGVR                = schema.GroupVersionResource{Group: "work.karmada.io", Version: "v1alpha1", Resource: "works"}
-	apiServiceGVR                 = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-	mutatingWebhookConfigurations = "mutatingwebhookconfigurations"
+	KarmadaClusterGVR            = schema.GroupVersionResource{Group: "cluster.karmada.io", Version: "v1alpha1", Resource: "clusters"}
+	KarmadaPropagationPolicyGVR  = schema.GroupVersionResource{Group: "policy.karmada.io", Version: "v1alpha1", Resource: "propagationpolicies"}
+	KarmadaClusterPropagationGVR = schema.GroupVersionResource{Group: "policy.karmada.io", Version: "v1alpha1", Resource: "clusterpropagationpolicies"}
+	KarmadaResourceBindingGVR    = schema.GroupVersionResource{Group: "work.karmada.io", Version: "v1alpha2", Resource: "resourcebindings"}
+	KarmadaWorkGVR               = schema.GroupVersionResource{Group: "work.karmada.io", Version: "v1alpha1", Resource: "works"}
+	apiServiceGVR                = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 )
 
 // karmadaWebhookConfiguration is the webhook configuration Karmada ships, with placeholders for
@@ -400,7 +399,7 @@ func (k *Karmada) installWebhookConfigurations(ctx context.Context, ca *certAuth
 	}
 	for _, m := range mutating {
 		if _, err := k.hubClient.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, m, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("installing %s %s: %w", mutatingWebhookConfigurations, m.Name, err)
+			return fmt.Errorf("installing mutatingwebhookconfigurations %s: %w", m.Name, err)
 		}
 	}
 	for _, v := range validating {
@@ -534,8 +533,11 @@ func (k *Karmada) WaitClusterReady(ctx context.Context, name string) error {
 	}, "Cluster "+name+" to be Ready")
 }
 
-// LabelCluster merge-patches a Cluster's labels: an empty value removes the label. The
-// scheduler re-evaluates the bindings whose policies select by label.
+// LabelCluster merge-patches a Cluster's labels: an empty value removes the label. karmada-scheduler
+// reschedules the bindings whose policies select by label (measured: the workload reached a
+// newly matching member, or left one that no longer matched, within 0.4 s; when no cluster
+// matches any more, the binding's spec.clusters empties, its Scheduled condition turns False
+// with reason NoClusterFit, and the workload is deleted from every member).
 func (k *Karmada) LabelCluster(ctx context.Context, name string, labels map[string]string) error {
 	patch := map[string]any{}
 	for key, v := range labels {
@@ -559,7 +561,8 @@ func (k *Karmada) LabelCluster(ctx context.Context, name string, labels map[stri
 func (k *Karmada) Dynamic() dynamic.Interface { return k.dynamic }
 
 // Stop stops Karmada's processes, the members and, if StartKarmada started it, the hub. It is
-// safe to call more than once.
+// safe to call more than once. A hub the caller started keeps Karmada's CRDs and webhook
+// configurations, whose webhooks (failurePolicy Fail) no longer answer.
 func (k *Karmada) Stop() error {
 	if k == nil {
 		return nil

@@ -22,7 +22,7 @@ ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives or need `make tools`' chromium: `make unit` skips them and runs the pure tests that sit
 # beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile|TestReportHTMLInChromium|TestHistoryAcrossDaysRestartsAndChurn|TestReportVerifiesRecordsServedByTheAPIServer)$$
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile|TestReportHTMLInChromium|TestHistoryAcrossDaysRestartsAndChurn|TestReportVerifiesRecordsServedByTheAPIServer|TestKarmadaPropagatesToMembers|TestOCMPlacementDecides)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 

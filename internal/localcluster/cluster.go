@@ -66,6 +66,12 @@ type Options struct {
 	// kube-scheduler or kwok, and Nodes must be empty. For benchmarks of the API path.
 	ControlPlaneOnly bool
 
+	// AggregationLayer configures kube-apiserver's front proxy (--requestheader-* and
+	// --proxy-client-* flags with a CA of the harness), so that aggregated API servers such as
+	// karmada-aggregated-apiserver can authenticate the requests it forwards. StartKarmada needs
+	// it on its hub.
+	AggregationLayer bool
+
 	// Log receives the output of every process of the cluster, each line prefixed with the
 	// process's name, and the harness's own progress lines. Nil discards it. Use a file: the
 	// control plane is verbose.
@@ -86,13 +92,14 @@ type Cluster struct {
 	// StartupTime is how long Start took, from its call until every node was Ready.
 	StartupTime time.Duration
 
-	dir          string
-	log          *syncWriter
-	children     []*child
-	watchdog     *child   // see startWatchdog; nil where there is none
-	watchdogPipe *os.File // its stdin's write end: closing it, or dying, fires the watchdog
-	stopOnce     sync.Once
-	stopErr      error
+	dir              string
+	aggregationLayer bool // Options.AggregationLayer
+	log              *syncWriter
+	children         []*child
+	watchdog         *child   // see startWatchdog; nil where there is none
+	watchdogPipe     *os.File // its stdin's write end: closing it, or dying, fires the watchdog
+	stopOnce         sync.Once
+	stopErr          error
 }
 
 // Start starts etcd and kube-apiserver with the CRDs and webhook configurations installed, writes
@@ -170,6 +177,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		args.Set("authorization-mode", "Node,RBAC")
 		args.AppendNoDefaults("enable-admission-plugins", "NodeRestriction")
 	}
+	if opts.AggregationLayer {
+		if err := configureFrontProxy(env.ControlPlane.APIServer, filepath.Join(c.dir, "front-proxy")); err != nil {
+			return c, err
+		}
+		c.aggregationLayer = true
+	}
 	if opts.CRDDir != "" {
 		env.CRDDirectoryPaths = []string{opts.CRDDir}
 		env.ErrorIfCRDPathMissing = true
@@ -221,6 +234,32 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	c.StartupTime = time.Since(began)
 	c.logf("%d nodes Ready after %s", len(c.Nodes), c.StartupTime.Round(time.Millisecond))
 	return c, nil
+}
+
+// configureFrontProxy gives kube-apiserver a front-proxy client certificate and the CA that
+// aggregated API servers trust for the user headers it forwards.
+func configureFrontProxy(apiserver *envtest.APIServer, dir string) error {
+	ca, err := newCertAuthority("localcluster-front-proxy-ca")
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := ca.writeCertFiles(dir, "front-proxy-client", true)
+	if err != nil {
+		return fmt.Errorf("writing the front-proxy client certificate: %w", err)
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+		return fmt.Errorf("writing the front-proxy CA: %w", err)
+	}
+	args := apiserver.Configure()
+	args.Set("requestheader-client-ca-file", caFile)
+	args.Set("requestheader-allowed-names", "front-proxy-client")
+	args.Set("requestheader-username-headers", "X-Remote-User")
+	args.Set("requestheader-group-headers", "X-Remote-Group")
+	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
+	args.Set("proxy-client-cert-file", certFile)
+	args.Set("proxy-client-key-file", keyFile)
+	return nil
 }
 
 // writeKubeconfig provisions an admin user (group system:masters) and writes its kubeconfig.

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
@@ -33,6 +34,8 @@ const maxListedUntrustedNodes = 50
 type JurisdictionReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	// MultiCluster counts the member clusters of a hub; nil counts none.
+	MultiCluster *MultiCluster
 }
 
 var _ reconcile.Reconciler = (*JurisdictionReconciler)(nil)
@@ -122,6 +125,11 @@ func (r *JurisdictionReconciler) reconcileStatus(ctx context.Context, jur *v1alp
 		return fmt.Errorf("listing member nodes: %w", err)
 	}
 	status.NodeCount = int32(len(members.Items))
+	clusters, err := r.MultiCluster.countClusters(ctx, jur.Name)
+	if err != nil {
+		return err
+	}
+	status.ClusterCount = int32(clusters)
 	countries, regions := map[string]bool{}, map[string]bool{}
 	for i := range members.Items {
 		node := &members.Items[i]
@@ -193,7 +201,12 @@ func (r *JurisdictionReconciler) untrustedClaimants(ctx context.Context, matcher
 // SetupWithManager watches Jurisdictions and maps node changes to the jurisdictions they were or
 // are labelled with, plus every jurisdiction for untrusted nodes (rare), which may claim any.
 func (r *JurisdictionReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.MultiCluster != nil {
+		// Member clusters gaining or losing a jurisdiction's label (see ClusterLocationReconciler).
+		b = b.WatchesRawSource(source.Channel(r.MultiCluster.jurisdictionEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
 		Named("jurisdiction").
 		For(&v1alpha1.Jurisdiction{}).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.jurisdictionsOfNode),

@@ -65,6 +65,12 @@ type MultiCluster struct {
 	recheck  time.Duration
 	// storeEvents brings a namespace's stores back when a binding or decision of it changes.
 	storeEvents chan event.GenericEvent
+	// jurisdictionEvents brings a Jurisdiction back when a member cluster gains or loses its label.
+	jurisdictionEvents chan event.GenericEvent
+
+	// refused remembers, by UID, the resource version of each policy admission refused to
+	// narrow, so that it is announced once per change.
+	refused sync.Map
 
 	mu      sync.RWMutex
 	karmada bool // Cluster and ResourceBinding watched
@@ -79,7 +85,8 @@ func NewMultiCluster(mgr ctrl.Manager, disco discovery.DiscoveryInterface, recor
 	if recheck <= 0 {
 		recheck = DefaultMultiClusterRecheck
 	}
-	return &MultiCluster{mgr: mgr, disco: disco, recorder: recorder, recheck: recheck, storeEvents: make(chan event.GenericEvent, 256)}
+	return &MultiCluster{mgr: mgr, disco: disco, recorder: recorder, recheck: recheck, storeEvents: make(chan event.GenericEvent, 256),
+		jurisdictionEvents: make(chan event.GenericEvent, 256)}
 }
 
 // +kubebuilder:rbac:groups=cluster.karmada.io,resources=clusters,verbs=get;list;watch;patch
@@ -149,7 +156,7 @@ func (m *MultiCluster) discover(ctx context.Context) {
 // startEngine adds the cluster location controller of one engine, and the watch that brings a
 // namespace's stores back when one of its bindings or decisions changes.
 func (m *MultiCluster) startEngine(clusterGVK, placedGVK schema.GroupVersionKind, locate func(*unstructured.Unstructured) engine.NodeLocation) error {
-	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate}
+	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate, Jurisdictions: m.jurisdictionEvents}
 	if err := r.SetupWithManager(m.mgr); err != nil {
 		return err
 	}
@@ -214,6 +221,8 @@ type ClusterLocationReconciler struct {
 	Recorder events.EventRecorder
 	GVK      schema.GroupVersionKind
 	Locate   func(*unstructured.Unstructured) engine.NodeLocation
+	// Jurisdictions receives the Jurisdictions a cluster joined or left, for their status.
+	Jurisdictions chan<- event.GenericEvent
 }
 
 // Reconcile labels one member cluster.
@@ -231,6 +240,12 @@ func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	desired := desiredPlaceMetadata(u.GetLabels(), u.GetAnnotations(), loc, matchers)
 	previousProblem := u.GetAnnotations()[engine.LocationProblemAnnotation]
 	if !maps.Equal(desired.labels, u.GetLabels()) || !maps.Equal(desired.annotations, u.GetAnnotations()) {
+		changed := engine.LabelledJurisdictions(u.GetLabels())
+		for _, j := range desired.jurisdictions {
+			if !slices.Contains(changed, j) {
+				changed = append(changed, j)
+			}
+		}
 		patch := client.MergeFrom(u.DeepCopy())
 		u.SetLabels(desired.labels)
 		u.SetAnnotations(desired.annotations)
@@ -241,6 +256,14 @@ func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			return ctrl.Result{}, fmt.Errorf("patching %s labels: %w", r.GVK.Kind, err)
 		}
 		clusterLabelPatches.Inc()
+		for _, j := range changed {
+			jur := &v1alpha1.Jurisdiction{}
+			jur.Name = j
+			select {
+			case r.Jurisdictions <- event.GenericEvent{Object: jur}:
+			default: // a full channel already brings every Jurisdiction back soon
+			}
+		}
 		log.FromContext(ctx).V(1).Info("cluster labels updated", "kind", r.GVK.Kind, "jurisdictions", desired.jurisdictions, "country", loc.Country)
 	}
 	if desired.problem != previousProblem && desired.problem != "" {
@@ -444,4 +467,107 @@ func bindingScheduleFailed(b *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// countClusters counts the member clusters labelled as in a jurisdiction; 0 outside a hub.
+func (m *MultiCluster) countClusters(ctx context.Context, jurisdiction string) (int, error) {
+	karmada, ocm := m.enabled()
+	n := 0
+	for _, c := range []struct {
+		on  bool
+		gvk schema.GroupVersionKind
+	}{{karmada, karmadaClusterGVK}, {ocm, ocmManagedClusterGVK}} {
+		if !c.on {
+			continue
+		}
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(c.gvk.GroupVersion().WithKind(c.gvk.Kind + "List"))
+		if err := m.mgr.GetAPIReader().List(ctx, list, client.MatchingLabels{v1alpha1.JurisdictionLabel(jurisdiction): v1alpha1.JurisdictionLabelValue}); err != nil {
+			return 0, fmt.Errorf("counting %s members: %w", c.gvk.Kind, err)
+		}
+		n += len(list.Items)
+	}
+	return n, nil
+}
+
+// Readmission of placement policies admitted before their namespace's stores: GitOps tools apply
+// custom resources in no set order, so a PropagationPolicy or Placement may reach the API server
+// before the store that governs its templates, and then passes admission unnarrowed. The operator
+// sends each such policy through admission again, by stamping an annotation, so that the
+// webhook narrows it as it would have; one it refuses stays as it is and is announced.
+var (
+	karmadaPolicyGVK = schema.GroupVersionKind{Group: engine.KarmadaPolicyGroup, Version: "v1alpha1", Kind: engine.KindPropagationPolicy}
+	ocmPlacementGVK  = schema.GroupVersionKind{Group: engine.OCMClusterGroup, Version: "v1beta1", Kind: engine.KindPlacement}
+)
+
+// ReadmittedAnnotation is stamped on a placement policy the operator sent through admission again,
+// with the permitted set it was narrowed to.
+const ReadmittedAnnotation = "dataresidency.io/readmitted-for"
+
+// EventPolicyNotNarrowed is the reason of the Warning Event on a policy admission refuses to narrow.
+const EventPolicyNotNarrowed = "PlacementPolicyOutside"
+
+// +kubebuilder:rbac:groups=policy.karmada.io,resources=propagationpolicies,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=placements,verbs=patch
+
+// readmitPolicies narrows the namespace's placement policies that the stores would narrow now.
+func (m *MultiCluster) readmitPolicies(ctx context.Context, namespace string) error {
+	karmada, ocm := m.enabled()
+	if !karmada && !ocm {
+		return nil
+	}
+	c := m.mgr.GetClient()
+	var stores v1alpha1.PersonalDataStoreList
+	if err := c.List(ctx, &stores, client.InNamespace(namespace)); err != nil {
+		return err
+	}
+	pol := &engine.Policies{}
+	for i := range stores.Items {
+		pol.Stores = append(pol.Stores, &stores.Items[i])
+	}
+	for _, k := range []struct {
+		on  bool
+		gvk schema.GroupVersionKind
+	}{{karmada, karmadaPolicyGVK}, {ocm, ocmPlacementGVK}} {
+		if !k.on {
+			continue
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+		if err := m.mgr.GetAPIReader().List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return fmt.Errorf("listing %s: %w", k.gvk.Kind, err)
+		}
+		for i := range list.Items {
+			p := &list.Items[i]
+			d, err := engine.DecideClusterPolicy(pol, k.gvk.Kind, p.Object)
+			if err != nil || (d.Narrowed == nil && len(d.Denied) == 0) {
+				continue
+			}
+			if len(d.Denied) > 0 {
+				if rv, done := m.refused.Load(p.GetUID()); done && rv == p.GetResourceVersion() {
+					continue // announced already; a person must change it
+				}
+			}
+			patch := client.MergeFrom(p.DeepCopy())
+			ann := p.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[ReadmittedAnnotation] = d.Requirement.AnnotationValue()
+			p.SetAnnotations(ann)
+			err = c.Patch(ctx, p, patch)
+			switch {
+			case err == nil:
+				log.FromContext(ctx).Info("placement policy admitted before its stores sent through admission again", "kind", k.gvk.Kind, "name", p.GetName())
+			case apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "denied the request"):
+				m.refused.Store(p.GetUID(), p.GetResourceVersion())
+				m.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventPolicyNotNarrowed, "Readmit",
+					"admitted before the stores of its namespace, and cannot be narrowed to them now: %s", engine.DenialMessage(d.Denied))
+			case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			default:
+				return fmt.Errorf("sending %s %s through admission again: %w", k.gvk.Kind, p.GetName(), err)
+			}
+		}
+	}
+	return nil
 }

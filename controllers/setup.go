@@ -110,26 +110,26 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder, Brake: brake, Clock: opts.Clock, Trust: opts.Trust}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up node controller: %w", err)
 	}
-	if err := (&JurisdictionReconciler{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up jurisdiction controller: %w", err)
-	}
-	if err := setupStoreIndexers(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up store field indexers: %w", err)
-	}
 	disco, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
 	if err != nil {
 		return fmt.Errorf("creating discovery client: %w", err)
-	}
-	reports := NewPolicyReports(mgr.GetClient(), mgr.GetAPIReader(), disco, opts.PolicyReports, opts.PolicyReportMaxResults, opts.PolicyReportRecheck)
-	if reports != nil {
-		if err := mgr.Add(reports); err != nil {
-			return fmt.Errorf("adding report writer: %w", err)
-		}
 	}
 	multicluster := NewMultiCluster(mgr, disco, recorder, opts.MultiClusterRecheck, opts.MultiCluster)
 	if multicluster != nil {
 		if err := mgr.Add(multicluster); err != nil {
 			return fmt.Errorf("adding multi-cluster discovery: %w", err)
+		}
+	}
+	if err := (&JurisdictionReconciler{Client: mgr.GetClient(), Recorder: recorder, MultiCluster: multicluster}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up jurisdiction controller: %w", err)
+	}
+	if err := setupStoreIndexers(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up store field indexers: %w", err)
+	}
+	reports := NewPolicyReports(mgr.GetClient(), mgr.GetAPIReader(), disco, opts.PolicyReports, opts.PolicyReportMaxResults, opts.PolicyReportRecheck)
+	if reports != nil {
+		if err := mgr.Add(reports); err != nil {
+			return fmt.Errorf("adding report writer: %w", err)
 		}
 	}
 	evictor := NewEvictor(mgr.GetClient(), opts.EvictionsPerSecond, opts.EvictionBurst)

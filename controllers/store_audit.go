@@ -149,6 +149,9 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		places, _ := decision.VolumeLocation(pvc.Spec.VolumeName)
 		res.observe(v, "PersistentVolumeClaim", pvc, pvc.Spec.VolumeName, locate(places...))
 	}
+	if err := r.MultiCluster.readmitPolicies(ctx, store.Namespace); err != nil {
+		return nil, err
+	}
 	if err := r.MultiCluster.auditPlacements(ctx, r.APIReader, store, pol, res); err != nil {
 		return nil, err
 	}

@@ -75,6 +75,11 @@ type JurisdictionStatus struct {
 	// +optional
 	NodeCount int32 `json:"nodeCount"`
 
+	// clusterCount is the number of member clusters (Karmada Clusters, OCM ManagedClusters)
+	// labelled as in this jurisdiction, when the operator runs in a multi-cluster hub.
+	// +optional
+	ClusterCount int32 `json:"clusterCount,omitempty"`
+
 	// countries are the countries of the nodes in this jurisdiction.
 	// +optional
 	// +listType=set
@@ -114,6 +119,7 @@ type JurisdictionStatus struct {
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1123 label (lower case letters, digits and '-', at most 63 characters): it becomes part of a node label key"
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`,priority=1
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodeCount`
+// +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=`.status.clusterCount`,priority=1
 // +kubebuilder:printcolumn:name="Untrusted",type=integer,JSONPath=`.status.untrustedNodeCount`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

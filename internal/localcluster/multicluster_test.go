@@ -47,12 +47,25 @@ func testLogFile(t *testing.T, name string) *os.File {
 	return f
 }
 
+func keepLog(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
 // TestKarmadaPropagatesToMembers starts Karmada with three members and proves the real scheduler,
 // webhook and controllers place workloads by policy: a policy selecting the EU cluster by label
 // puts a Deployment there only; one selecting every cluster puts another on all three.
 func TestKarmadaPropagatesToMembers(t *testing.T) {
 	assets := multiclusterAssets(t)
 	logFile := testLogFile(t, "karmada.log")
+	if path := os.Getenv("MULTICLUSTER_TEST_LOG"); path != "" { // keep the log for a look
+		logFile = keepLog(t, path)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -117,7 +130,8 @@ func TestKarmadaPropagatesToMembers(t *testing.T) {
 	for name := range members {
 		waitDeploymentOn(ctx, t, members, name, ns, "everywhere")
 	}
-	t.Logf("everywhere on all %d members %s after creation", len(members), time.Since(began).Round(time.Millisecond))
+	t.Logf("everywhere on all %d members %s after creation; RSS of all processes %d MiB", len(members),
+		time.Since(began).Round(time.Millisecond), ProcessTreeRSS()>>20)
 }
 
 func createDeployment(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) {
@@ -191,6 +205,9 @@ func waitBindingClusters(ctx context.Context, t *testing.T, k *Karmada, ns, bind
 func TestOCMPlacementDecides(t *testing.T) {
 	assets := multiclusterAssets(t)
 	logFile := testLogFile(t, "ocm.log")
+	if path := os.Getenv("MULTICLUSTER_TEST_LOG"); path != "" { // keep the log for a look
+		logFile = keepLog(t, path)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -266,4 +283,5 @@ func TestOCMPlacementDecides(t *testing.T) {
 		}
 		t.Logf("Placement %s decided %v in %s", tc.name, got, time.Since(began).Round(time.Millisecond))
 	}
+	t.Logf("RSS of all processes after the decisions: %d MiB", ProcessTreeRSS()>>20)
 }

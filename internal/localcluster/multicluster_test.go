@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,12 +17,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // multiclusterAssets returns $KUBEBUILDER_ASSETS; StartKarmada and StartOCMPlacement fail, naming
 // `make tools`, when the Karmada or OCM binaries are not in it.
 func multiclusterAssets(t *testing.T) string {
 	t.Helper()
+	// envtest's clients log through controller-runtime, which dumps a stack trace when a test
+	// outlives 30 s without a logger.
+	logf.SetLogger(logr.Discard())
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests through `make test`, which builds the control plane (`make tools`) and points it at it")

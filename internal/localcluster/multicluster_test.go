@@ -290,3 +290,14 @@ func TestOCMPlacementDecides(t *testing.T) {
 	}
 	t.Logf("RSS of all processes after the decisions: %d MiB", ProcessTreeRSS()>>20)
 }
+
+func TestMulticlusterWithoutBinariesFailsCleanly(t *testing.T) {
+	ctx := context.Background()
+	if _, err := StartKarmada(ctx, KarmadaOptions{AssetsDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("StartKarmada with an empty assets folder: err = %v, want one that says to run make tools", err)
+	}
+	hub := &Cluster{}
+	if _, err := StartOCMPlacement(ctx, OCMOptions{AssetsDir: t.TempDir(), Hub: hub}); err == nil || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("StartOCMPlacement with an empty assets folder: err = %v, want one that says to run make tools", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,12 +17,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // multiclusterAssets returns $KUBEBUILDER_ASSETS; StartKarmada and StartOCMPlacement fail, naming
 // `make tools`, when the Karmada or OCM binaries are not in it.
 func multiclusterAssets(t *testing.T) string {
 	t.Helper()
+	// envtest's clients log through controller-runtime, which dumps a stack trace when a test
+	// outlives 30 s without a logger.
+	logf.SetLogger(logr.Discard())
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests through `make test`, which builds the control plane (`make tools`) and points it at it")
@@ -47,12 +52,25 @@ func testLogFile(t *testing.T, name string) *os.File {
 	return f
 }
 
+func keepLog(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
 // TestKarmadaPropagatesToMembers starts Karmada with three members and proves the real scheduler,
 // webhook and controllers place workloads by policy: a policy selecting the EU cluster by label
 // puts a Deployment there only; one selecting every cluster puts another on all three.
 func TestKarmadaPropagatesToMembers(t *testing.T) {
 	assets := multiclusterAssets(t)
 	logFile := testLogFile(t, "karmada.log")
+	if path := os.Getenv("MULTICLUSTER_TEST_LOG"); path != "" { // keep the log for a look
+		logFile = keepLog(t, path)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -117,7 +135,8 @@ func TestKarmadaPropagatesToMembers(t *testing.T) {
 	for name := range members {
 		waitDeploymentOn(ctx, t, members, name, ns, "everywhere")
 	}
-	t.Logf("everywhere on all %d members %s after creation", len(members), time.Since(began).Round(time.Millisecond))
+	t.Logf("everywhere on all %d members %s after creation; RSS of all processes %d MiB", len(members),
+		time.Since(began).Round(time.Millisecond), ProcessTreeRSS()>>20)
 }
 
 func createDeployment(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) {
@@ -191,6 +210,9 @@ func waitBindingClusters(ctx context.Context, t *testing.T, k *Karmada, ns, bind
 func TestOCMPlacementDecides(t *testing.T) {
 	assets := multiclusterAssets(t)
 	logFile := testLogFile(t, "ocm.log")
+	if path := os.Getenv("MULTICLUSTER_TEST_LOG"); path != "" { // keep the log for a look
+		logFile = keepLog(t, path)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -265,5 +287,17 @@ func TestOCMPlacementDecides(t *testing.T) {
 			t.Fatalf("%v (decided %v)", err, got)
 		}
 		t.Logf("Placement %s decided %v in %s", tc.name, got, time.Since(began).Round(time.Millisecond))
+	}
+	t.Logf("RSS of all processes after the decisions: %d MiB", ProcessTreeRSS()>>20)
+}
+
+func TestMulticlusterWithoutBinariesFailsCleanly(t *testing.T) {
+	ctx := context.Background()
+	if _, err := StartKarmada(ctx, KarmadaOptions{AssetsDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("StartKarmada with an empty assets folder: err = %v, want one that says to run make tools", err)
+	}
+	hub := &Cluster{}
+	if _, err := StartOCMPlacement(ctx, OCMOptions{AssetsDir: t.TempDir(), Hub: hub}); err == nil || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("StartOCMPlacement with an empty assets folder: err = %v, want one that says to run make tools", err)
 	}
 }

@@ -63,6 +63,7 @@ type OCMPlacement struct {
 
 	dynamic  dynamic.Interface
 	child    *child
+	dir      string
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -108,13 +109,31 @@ func StartOCMPlacement(ctx context.Context, opts OCMOptions) (*OCMPlacement, err
 		logw = io.Discard
 	}
 	log := &syncWriter{w: logw}
-	ch, err := startChild(ocmPlacement, filepath.Join(assets, ocmPlacement), []string{"controller",
-		"--kubeconfig=" + opts.Hub.Kubeconfig, "--namespace=" + OCMHubNamespace, "--disable-leader-election"},
-		log.prefixed(ocmPlacement))
+	// library-go's controller command serves health and metrics on 0.0.0.0:8443 unless its config
+	// file says otherwise: a free loopback port lets several run side by side.
+	dir, err := os.MkdirTemp("", "residency-ocm-")
 	if err != nil {
 		return nil, err
 	}
-	p := &OCMPlacement{Hub: opts.Hub, dynamic: dyn, child: ch, StartupTime: time.Since(began)}
+	port, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(
+		"apiVersion: operator.openshift.io/v1alpha1\nkind: GenericOperatorConfig\nservingInfo:\n  bindAddress: 127.0.0.1:%d\n", port)), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	ch, err := startChild(ocmPlacement, filepath.Join(assets, ocmPlacement), []string{"controller", "--config=" + config,
+		"--kubeconfig=" + opts.Hub.Kubeconfig, "--namespace=" + OCMHubNamespace, "--disable-leader-election"},
+		log.prefixed(ocmPlacement))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	p := &OCMPlacement{Hub: opts.Hub, dynamic: dyn, child: ch, dir: dir, StartupTime: time.Since(began)}
 	_, _ = fmt.Fprintf(log.prefixed("ocm"), "placement controller started after %s\n", p.StartupTime.Round(time.Millisecond))
 	return p, nil
 }
@@ -130,7 +149,9 @@ func (p *OCMPlacement) Stop() error {
 	if p == nil {
 		return nil
 	}
-	p.stopOnce.Do(func() { p.stopErr = p.child.stop(childStopTimeout) })
+	p.stopOnce.Do(func() {
+		p.stopErr = errors.Join(p.child.stop(childStopTimeout), os.RemoveAll(p.dir))
+	})
 	return p.stopErr
 }
 

@@ -22,7 +22,7 @@ ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives or need `make tools`' chromium: `make unit` skips them and runs the pure tests that sit
 # beside them.
-CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile|TestReportHTMLInChromium|TestHistoryAcrossDaysRestartsAndChurn|TestReportVerifiesRecordsServedByTheAPIServer|TestKarmadaPropagatesToMembers|TestOCMPlacementDecides)$$
+CLUSTER_TESTS := ^(TestAPI|TestControllers|TestWebhooks|TestE2E|TestChaos|TestDeploy|TestAgreement|TestStart|TestNothingOutlivesAKilledTest|TestImage|TestKrewManifest|TestCompiledPoliciesAgree|FuzzCompile|TestReportHTMLInChromium|TestHistoryAcrossDaysRestartsAndChurn|TestReportVerifiesRecordsServedByTheAPIServer|TestKarmadaPropagatesToMembers|TestOCMPlacementDecides|TestKarmadaAndOCMPlacementStayInside)$$
 GENERATED := config/crd/bases config/rbac/role.yaml config/webhook/manifests.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/residency-operator/crds charts/residency-operator/files
 
@@ -139,6 +139,10 @@ run: manifests generate ## Run the manager (controllers only; the cluster cannot
 demo: tools ## Start a local multi-region control plane, the operator and a sample app, and show where it ran (KEEP=1 keeps it).
 	go build -o bin/kubectl-residency ./cmd/kubectl-residency
 	go run ./hack/demo
+
+.PHONY: demo-multicluster
+demo-multicluster: tools ## Start a Karmada hub with members in three regions and the operator, propagate a governed app, relabel a member out of the EU and show what follows (KEEP=1 keeps it).
+	go run ./hack/demo-multicluster
 
 ##@ Release
 

@@ -204,14 +204,14 @@ func karmadaLocation(u *unstructured.Unstructured) engine.NodeLocation {
 	if zones, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "zones"); zone == "" && len(zones) > 0 {
 		zone = zones[0]
 	}
-	return engine.LocateCluster(provider, region, zone, u.GetLabels())
+	return engine.LocateCluster("clusters.cluster.karmada.io", u.GetName(), provider, region, zone, u.GetLabels())
 }
 
 // ocmLocation reads where an OCM ManagedCluster is: the topology region label set on the hub, or
 // the country a person set. Its ClusterClaims are the managed cluster's own word and never count.
 func ocmLocation(u *unstructured.Unstructured) engine.NodeLocation {
 	l := u.GetLabels()
-	return engine.LocateCluster("", l[engine.RegionLabel], l[engine.ZoneLabel], l)
+	return engine.LocateCluster("managedclusters.cluster.open-cluster-management.io", u.GetName(), "", l[engine.RegionLabel], l[engine.ZoneLabel], l)
 }
 
 // ClusterLocationReconciler keeps a member cluster's jurisdiction and country labels in the hub in
@@ -385,7 +385,7 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 				res.violations = append(res.violations, v1alpha1.Violation{
 					Object: v1alpha1.ObjectReference{Kind: template.GetKind(), Name: template.GetName(), UID: template.GetUID()},
 					Reason: v1alpha1.NoPermittedCluster,
-					Message: fmt.Sprintf("Karmada schedules %s %s on no member cluster: no cluster permitted by %s fits its policy. "+
+					Message: fmt.Sprintf("Karmada schedules %s %s on no member cluster: none in the permitted jurisdictions (%s) fits its policy. "+
 						"Join or relabel a cluster in a permitted jurisdiction; with failover purgeMode other than Never Karmada may already have removed it from where it ran (karmada#7455)",
 						template.GetKind(), template.GetName(), req),
 				})

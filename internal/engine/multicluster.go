@@ -60,15 +60,17 @@ func MultiClusterPolicyKind(apiVersion, kind string) bool {
 	return false
 }
 
-// LocateCluster resolves a member cluster's location from what the hub controls: the region and
+// LocateCluster resolves a member cluster's location (resource/name, such as
+// clusters.cluster.karmada.io/eu-frankfurt, for the messages) from what the hub controls: the region and
 // zone Karmada's Cluster spec gives (or a region label a person set on an OCM ManagedCluster), its
 // provider, and the operator's own labels on it (the person-set country, the region pinned at first
 // sight). It is LocateNode's rule, with the hub-set region believed as a providerID is for nodes:
 // members cannot set it, but a region that changes after first sight still makes the cluster
 // Untrusted until a person confirms the move. Nothing a member reports about itself (OCM
 // ClusterClaims, Karmada's status) takes part.
-func LocateCluster(provider, region, zone string, labels map[string]string) NodeLocation {
+func LocateCluster(resource, name, provider, region, zone string, labels map[string]string) NodeLocation {
 	node := &corev1.Node{}
+	node.Name = name
 	node.Labels = maps.Clone(labels)
 	if node.Labels == nil {
 		node.Labels = map[string]string{}
@@ -83,6 +85,10 @@ func LocateCluster(provider, region, zone string, labels map[string]string) Node
 		delete(node.Labels, ZoneLabel)
 	}
 	loc := LocateNode(node, Trust{RegistrationTopology: true})
+	// LocateNode's words are about nodes; its fixes name the node's resource.
+	loc.Untrusted = strings.NewReplacer("kubectl label node "+name, "kubectl label "+resource+" "+name,
+		"the node now claims", "the cluster now claims", "nodes do not change region", "clusters do not change region",
+		"the node's country", "the cluster's country").Replace(loc.Untrusted)
 	if p := ClusterProvider(provider); p != "" && loc.Trusted() {
 		loc.Provider = p
 		if loc.CountrySource == CountryFromCatalog || loc.Country == "" && loc.CountrySource == "" {
@@ -458,8 +464,8 @@ func TemplatePodLabels(obj map[string]any) map[string]string {
 }
 
 // ClusterPolicyNamespaces says whose stores a policy could serve: its own namespace's, or, for a
-// ClusterPropagationPolicy, those of the namespaces its resource selectors name, and every
-// namespace's (all) when one of them names none. The webhook and the CLI ask it alike.
+// ClusterPropagationPolicy, those of the namespaces its resource selectors name (a selector of a
+// Namespace by name names that namespace), and every namespace's (all) when one of them names none. The webhook and the CLI ask it alike.
 func ClusterPolicyNamespaces(kind, namespace string, obj map[string]any) (namespaces []string, all bool) {
 	if kind != KindClusterPropagationPolicy {
 		return []string{namespace}, false
@@ -472,6 +478,9 @@ func ClusterPolicyNamespaces(kind, namespace string, obj map[string]any) (namesp
 	for _, s := range selectors {
 		m, _ := s.(map[string]any)
 		ns, _ := m["namespace"].(string)
+		if kind, _ := m["kind"].(string); kind == "Namespace" && m["apiVersion"] == "v1" {
+			ns, _ = m["name"].(string) // the namespace itself: its stores, and only its
+		}
 		if ns == "" {
 			return nil, true
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,21 +232,22 @@ func TestClusterPermittedUsesTheNodeRule(t *testing.T) {
 }
 
 func TestLocateCluster(t *testing.T) {
-	loc := LocateCluster("aws", "eu-central-1", "", nil)
+	loc := LocateCluster("clusters.cluster.karmada.io", "eu", "aws", "eu-central-1", "", nil)
 	if !loc.Trusted() || loc.Country != "DE" || loc.Provider != catalog.AWS {
 		t.Fatalf("%+v", loc)
 	}
 	// Pinned at first sight: a Cluster whose region changes is not believed until a person confirms.
-	loc = LocateCluster("aws", "us-east-1", "", map[string]string{v1alpha1.ConfirmedRegionLabel: "eu-central-1"})
-	if loc.Trusted() {
-		t.Fatalf("moved cluster trusted: %+v", loc)
+	loc = LocateCluster("clusters.cluster.karmada.io", "moved", "aws", "us-east-1", "", map[string]string{v1alpha1.ConfirmedRegionLabel: "eu-central-1"})
+	if loc.Trusted() || !strings.Contains(loc.Untrusted, "kubectl label clusters.cluster.karmada.io moved "+v1alpha1.ConfirmedRegionLabel+"=us-east-1") ||
+		strings.Contains(loc.Untrusted, "node now") || strings.Contains(loc.Untrusted, "nodes do not") {
+		t.Fatalf("moved cluster: %+v", loc)
 	}
 	// A person's country stands for on-prem clusters.
-	loc = LocateCluster("", "", "", map[string]string{v1alpha1.CountryLabel: "CH"})
+	loc = LocateCluster("managedclusters.cluster.open-cluster-management.io", "zurich", "", "", "", map[string]string{v1alpha1.CountryLabel: "CH"})
 	if !loc.Trusted() || loc.Country != "CH" {
 		t.Fatalf("%+v", loc)
 	}
-	if loc = LocateCluster("", "", "", map[string]string{"region.open-cluster-management.io": "eu-central-1"}); loc.Country != "" {
+	if loc = LocateCluster("managedclusters.cluster.open-cluster-management.io", "claims", "", "", "", map[string]string{"region.open-cluster-management.io": "eu-central-1"}); loc.Country != "" {
 		t.Fatalf("a label the hub does not read located the cluster: %+v", loc)
 	}
 }
@@ -263,6 +265,25 @@ func TestMultiClusterPolicyKind(t *testing.T) {
 	} {
 		if got := MultiClusterPolicyKind(c.apiVersion, c.kind); got != c.want {
 			t.Errorf("%s %s: %v", c.apiVersion, c.kind, got)
+		}
+	}
+}
+
+func TestClusterPolicyNamespaces(t *testing.T) {
+	for _, c := range []struct {
+		kind, obj string
+		want      []string
+		all       bool
+	}{
+		{KindPropagationPolicy, `{spec: {}}`, []string{"shop"}, false},
+		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, namespace: b}, {apiVersion: apps/v1, kind: Deployment, namespace: a}]}}`, []string{"a", "b"}, false},
+		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: v1, kind: Namespace, name: customers}]}}`, []string{"customers"}, false},
+		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: apps/v1, kind: Deployment}]}}`, nil, true},
+		{KindClusterPropagationPolicy, `{spec: {}}`, nil, true},
+	} {
+		got, all := ClusterPolicyNamespaces(c.kind, "shop", mcObject(t, c.obj))
+		if all != c.all || !slices.Equal(got, c.want) {
+			t.Errorf("%s %s: %v %v", c.kind, c.obj, got, all)
 		}
 	}
 }

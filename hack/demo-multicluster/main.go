@@ -254,7 +254,7 @@ func ungovernedApp(ctx context.Context, c client.Client, k *localcluster.Karmada
 	pp := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "policy.karmada.io/v1alpha1", "kind": "PropagationPolicy",
 		"metadata": map[string]any{"name": "everywhere", "namespace": "tools"},
-		"spec": map[string]any{"resourceSelectors": []any{map[string]any{"apiVersion": "apps/v1", "kind": "Deployment"}}, "placement": map[string]any{}},
+		"spec":     map[string]any{"resourceSelectors": []any{map[string]any{"apiVersion": "apps/v1", "kind": "Deployment"}}, "placement": map[string]any{}},
 	}}
 	_, err := k.Dynamic().Resource(localcluster.KarmadaPropagationPolicyGVR).Namespace("tools").Create(ctx, pp, metav1.CreateOptions{})
 	return err

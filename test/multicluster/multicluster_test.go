@@ -303,7 +303,7 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 		h.deployment(ctx, t, "shop", "customers")
 		pp, err := h.propagateEverywhere(ctx, "shop", "everywhere", "customers", map[string]any{
 			"propagateDeps": true, // Karmada requires it with application failover
-			"failover": map[string]any{"application": map[string]any{"decisionConditions": map[string]any{"tolerationSeconds": int64(30)}, "purgeMode": "Never"}},
+			"failover":      map[string]any{"application": map[string]any{"decisionConditions": map[string]any{"tolerationSeconds": int64(30)}, "purgeMode": "Never"}},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -5,9 +5,12 @@
 package multicluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,15 +20,18 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,6 +129,9 @@ func startHub(t *testing.T) *hub {
 	if err := h.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllers.DefaultOptions().OperatorNamespace}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := applyFile(ctx, h.client, filepath.Join("..", "..", "config", "multicluster", "managedcluster-location-guard.yaml")); err != nil {
+		t.Fatal(err)
+	}
 
 	mgr, err := ctrl.NewManager(h.cluster.Config, ctrl.Options{
 		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -164,6 +173,28 @@ func startHub(t *testing.T) *hub {
 		}
 	}
 	return h
+}
+
+// applyFile creates every object of a YAML file.
+func applyFile(ctx context.Context, c client.Client, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if len(obj.Object) > 0 {
+			if err := c.Create(ctx, obj); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+	}
 }
 
 // eventually polls check until it returns nil or the hub's deadline passes.
@@ -554,5 +585,50 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("a managed cluster's own agent cannot set its location labels in the hub", func(t *testing.T) {
+		// OCM's agent may update its own ManagedCluster (OCM's managedcluster ClusterRole).
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ocm-agent-ocm-virginia"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"cluster.open-cluster-management.io"}, Resources: []string{"managedclusters"},
+			ResourceNames: []string{"ocm-virginia"}, Verbs: []string{"get", "list", "update", "patch", "watch"}}}}
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ocm-agent-ocm-virginia"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:open-cluster-management:ocm-virginia"}}}
+		for _, o := range []client.Object{role, binding} {
+			if err := h.client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := rest.CopyConfig(h.cluster.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:open-cluster-management:ocm-virginia:agent",
+			Groups: []string{"system:open-cluster-management:ocm-virginia", "system:open-cluster-management:managed-clusters", "system:authenticated"}}
+		agent := dynamic.NewForConfigOrDie(cfg)
+		patch := func(labels string) error {
+			_, err := agent.Resource(localcluster.OCMManagedClusterGVR).Patch(ctx, "ocm-virginia", types.MergePatchType,
+				[]byte(`{"metadata":{"labels":`+labels+`}}`), metav1.PatchOptions{})
+			return err
+		}
+		for _, forged := range []string{
+			fmt.Sprintf(`{%q: "true"}`, h.euLabel),
+			fmt.Sprintf(`{%q: "DE", %q: "person"}`, v1alpha1.CountryLabel, v1alpha1.CountrySourceLabel),
+			fmt.Sprintf(`{%q: "eu-central-1"}`, engine.RegionLabel),
+		} {
+			err := patch(forged)
+			if err == nil || !strings.Contains(err.Error(), "may not set or change its own location labels") {
+				t.Errorf("the agent set %s: err = %v", forged, err)
+			}
+		}
+		// Its other labels are its own business.
+		if err := patch(`{"team": "payments"}`); err != nil {
+			t.Fatalf("an ordinary label: %v", err)
+		}
+		u, err := h.dyn.Resource(localcluster.OCMManagedClusterGVR).Get(ctx, "ocm-virginia", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.GetLabels()[h.euLabel] != "" || u.GetLabels()[h.usLabel] != "true" {
+			t.Fatalf("labels %v", u.GetLabels())
+		}
 	})
 }

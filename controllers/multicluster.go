@@ -156,7 +156,7 @@ func (m *MultiCluster) discover(ctx context.Context) {
 // startEngine adds the cluster location controller of one engine, and the watch that brings a
 // namespace's stores back when one of its bindings or decisions changes.
 func (m *MultiCluster) startEngine(clusterGVK, placedGVK schema.GroupVersionKind, locate func(*unstructured.Unstructured) engine.NodeLocation) error {
-	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate, Jurisdictions: m.jurisdictionEvents}
+	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Reader: m.mgr.GetCache(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate, Jurisdictions: m.jurisdictionEvents}
 	if err := r.SetupWithManager(m.mgr); err != nil {
 		return err
 	}
@@ -218,6 +218,9 @@ func ocmLocation(u *unstructured.Unstructured) engine.NodeLocation {
 // line with the Jurisdictions, by the nodes' rule (desiredPlaceMetadata).
 type ClusterLocationReconciler struct {
 	client.Client
+	// Reader reads the watched clusters from the cache (the client reads unstructured objects
+	// from the API server).
+	Reader   client.Reader
 	Recorder events.EventRecorder
 	GVK      schema.GroupVersionKind
 	Locate   func(*unstructured.Unstructured) engine.NodeLocation
@@ -229,7 +232,7 @@ type ClusterLocationReconciler struct {
 func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(r.GVK)
-	if err := r.Get(ctx, req.NamespacedName, u); err != nil {
+	if err := r.Reader.Get(ctx, req.NamespacedName, u); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	matchers, err := activeJurisdictionMatchers(ctx, r.Client)
@@ -283,7 +286,7 @@ func (r *ClusterLocationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.Jurisdiction{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			list := &unstructured.UnstructuredList{}
 			list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
-			if err := r.List(ctx, list); err != nil {
+			if err := r.Reader.List(ctx, list); err != nil {
 				log.FromContext(ctx).Error(err, "listing member clusters", "kind", r.GVK.Kind)
 				return nil
 			}
@@ -313,7 +316,9 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 		return nil // resolve stalls the store on it
 	}
 	req := engine.RequirementFor(store)
-	c := m.mgr.GetClient()
+	// The engines' kinds are watched (startEngine), so read them from the cache: the manager's
+	// client would send every read of an unstructured object to the API server.
+	c := m.mgr.GetCache()
 	clusterLabels := func(gvk schema.GroupVersionKind, name string) (map[string]string, bool, error) {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)

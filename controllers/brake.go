@@ -156,7 +156,7 @@ func (b *Brake) ObserveNodeLabels(ctx context.Context, node string, lost, gained
 			return err
 		}
 		if total := n + still; float64(n) > b.Share*float64(total) {
-			return b.engage(ctx, fmt.Sprintf("%d of the %d nodes of Jurisdiction %s lost its label within %s (more than %.0f%%)", n, total, j, b.Window, b.Share*100), now)
+			return b.engage(ctx, fmt.Sprintf("%d of the %d nodes or member clusters of Jurisdiction %s lost its label within %s (more than %.0f%%)", n, total, j, b.Window, b.Share*100), now)
 		}
 	}
 	return nil

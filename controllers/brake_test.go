@@ -135,6 +135,6 @@ var _ = Describe("The eviction brake on nodes leaving a Jurisdiction", Ordered, 
 		engaged, why, err := b.Engaged(ctx, now)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(engaged).To(BeTrue())
-		Expect(why).To(Equal("3 of the 8 nodes of Jurisdiction eu lost its label within 10m0s (more than 20%)"))
+		Expect(why).To(Equal("3 of the 8 nodes or member clusters of Jurisdiction eu lost its label within 10m0s (more than 20%)"))
 	})
 })

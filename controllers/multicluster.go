@@ -11,19 +11,24 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -63,6 +68,7 @@ type MultiCluster struct {
 	disco    discovery.DiscoveryInterface
 	recorder events.EventRecorder
 	recheck  time.Duration
+	brake    *Brake
 	// storeEvents brings a namespace's stores back when a binding or decision of it changes.
 	storeEvents chan event.GenericEvent
 	// jurisdictionEvents brings a Jurisdiction back when a member cluster gains or loses its label.
@@ -78,14 +84,14 @@ type MultiCluster struct {
 }
 
 // NewMultiCluster returns the hub part; nil when switched off.
-func NewMultiCluster(mgr ctrl.Manager, disco discovery.DiscoveryInterface, recorder events.EventRecorder, recheck time.Duration, enabled bool) *MultiCluster {
+func NewMultiCluster(mgr ctrl.Manager, disco discovery.DiscoveryInterface, recorder events.EventRecorder, brake *Brake, recheck time.Duration, enabled bool) *MultiCluster {
 	if !enabled {
 		return nil
 	}
 	if recheck <= 0 {
 		recheck = DefaultMultiClusterRecheck
 	}
-	return &MultiCluster{mgr: mgr, disco: disco, recorder: recorder, recheck: recheck, storeEvents: make(chan event.GenericEvent, 256),
+	return &MultiCluster{mgr: mgr, disco: disco, recorder: recorder, brake: brake, recheck: recheck, storeEvents: make(chan event.GenericEvent, 256),
 		jurisdictionEvents: make(chan event.GenericEvent, 256)}
 }
 
@@ -101,11 +107,7 @@ func (m *MultiCluster) Start(ctx context.Context) error {
 	tick := time.NewTicker(m.recheck)
 	defer tick.Stop()
 	for {
-		m.discover(ctx)
-		m.mu.RLock()
-		done := m.karmada && m.ocm
-		m.mu.RUnlock()
-		if done {
+		if karmada, ocm := m.discover(ctx); karmada && ocm {
 			return nil
 		}
 		select {
@@ -119,7 +121,14 @@ func (m *MultiCluster) Start(ctx context.Context) error {
 // NeedLeaderElection: the labels are written by the leader only.
 func (m *MultiCluster) NeedLeaderElection() bool { return true }
 
-func (m *MultiCluster) discover(ctx context.Context) {
+// engineSyncTimeout bounds the wait for an engine's informers. Karmada's Cluster API is served by
+// an aggregated API server: a controller whose informer never syncs would stop the manager, and
+// take pod enforcement down with it, so the operator syncs them first and tries again later.
+const engineSyncTimeout = 30 * time.Second
+
+// discover starts the part of each engine whose API is now served. Discovery and the informers'
+// first sync happen without the lock, which store and Jurisdiction reconciles read.
+func (m *MultiCluster) discover(ctx context.Context) (karmada, ocm bool) {
 	logger := log.FromContext(ctx).WithName("multicluster")
 	served := func(gvks ...schema.GroupVersionKind) bool {
 		for _, gvk := range gvks {
@@ -133,38 +142,67 @@ func (m *MultiCluster) discover(ctx context.Context) {
 		}
 		return true
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.karmada && served(karmadaClusterGVK, karmadaBindingGVK) {
-		if err := m.startEngine(karmadaClusterGVK, karmadaBindingGVK, karmadaLocation); err != nil {
-			logger.Error(err, "starting the Karmada controllers")
-		} else {
-			m.karmada = true
-			logger.Info("Karmada found: locating its Clusters and auditing ResourceBindings")
+	karmada, ocm = m.enabled()
+	start := func(name string, clusterGVK, placedGVK schema.GroupVersionKind, locate func(*unstructured.Unstructured) engine.NodeLocation, found string) bool {
+		if !served(clusterGVK, placedGVK) {
+			return false
+		}
+		if err := m.syncInformers(ctx, clusterGVK, placedGVK); err != nil {
+			logger.Error(err, "the API is served but its objects cannot be watched yet; trying again later", "engine", name)
+			return false
+		}
+		if err := m.startEngine(clusterGVK, placedGVK, locate); err != nil {
+			logger.Error(err, "starting the controllers", "engine", name)
+			return false
+		}
+		logger.Info(found)
+		return true
+	}
+	if !karmada && start("Karmada", karmadaClusterGVK, karmadaBindingGVK, karmadaLocation, "Karmada found: locating its Clusters and auditing ResourceBindings") {
+		m.mu.Lock()
+		m.karmada, karmada = true, true
+		m.mu.Unlock()
+	}
+	if !ocm && start("Open Cluster Management", ocmManagedClusterGVK, ocmDecisionGVK, ocmLocation, "Open Cluster Management found: locating its ManagedClusters and auditing PlacementDecisions") {
+		m.mu.Lock()
+		m.ocm, ocm = true, true
+		m.mu.Unlock()
+	}
+	return karmada, ocm
+}
+
+// syncInformers starts the cache's informers of an engine's kinds and waits, bounded, until they
+// have synced.
+func (m *MultiCluster) syncInformers(ctx context.Context, gvks ...schema.GroupVersionKind) error {
+	ctx, cancel := context.WithTimeout(ctx, engineSyncTimeout)
+	defer cancel()
+	for _, gvk := range gvks {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		inf, err := m.mgr.GetCache().GetInformer(ctx, u, crcache.BlockUntilSynced(false))
+		if err != nil {
+			return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+		}
+		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return fmt.Errorf("%s did not sync within %s", gvk.Kind, engineSyncTimeout)
 		}
 	}
-	if !m.ocm && served(ocmManagedClusterGVK, ocmDecisionGVK) {
-		if err := m.startEngine(ocmManagedClusterGVK, ocmDecisionGVK, ocmLocation); err != nil {
-			logger.Error(err, "starting the Open Cluster Management controllers")
-		} else {
-			m.ocm = true
-			logger.Info("Open Cluster Management found: locating its ManagedClusters and auditing PlacementDecisions")
-		}
-	}
+	return nil
 }
 
 // startEngine adds the cluster location controller of one engine, and the watch that brings a
-// namespace's stores back when one of its bindings or decisions changes.
+// namespace's stores back when one of its bindings or decisions changes where it placed things.
 func (m *MultiCluster) startEngine(clusterGVK, placedGVK schema.GroupVersionKind, locate func(*unstructured.Unstructured) engine.NodeLocation) error {
-	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Reader: m.mgr.GetCache(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate, Jurisdictions: m.jurisdictionEvents}
+	r := &ClusterLocationReconciler{Client: m.mgr.GetClient(), Reader: m.mgr.GetCache(), Recorder: m.recorder, GVK: clusterGVK, Locate: locate,
+		Jurisdictions: m.jurisdictionEvents, Brake: m.brake}
 	if err := r.SetupWithManager(m.mgr); err != nil {
 		return err
 	}
 	placed := &unstructured.Unstructured{}
 	placed.SetGroupVersionKind(placedGVK)
 	return ctrl.NewControllerManagedBy(m.mgr).
-		Named(strings.ToLower(placedGVK.Kind) + "-stores").
-		For(placed).
+		Named(strings.ToLower(placedGVK.Kind)+"-stores").
+		For(placed, builder.WithPredicates(placementChanged)).
 		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 			var stores v1alpha1.PersonalDataStoreList
 			if err := m.mgr.GetClient().List(ctx, &stores, client.InNamespace(req.Namespace)); err != nil {
@@ -179,6 +217,25 @@ func (m *MultiCluster) startEngine(clusterGVK, placedGVK schema.GroupVersionKind
 			}
 			return reconcile.Result{}, nil
 		}))
+}
+
+// placementChanged passes binding and decision events that change where things are placed, or
+// whether they could be: Karmada updates a binding's aggregated status far more often.
+var placementChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return !equality.Semantic.DeepEqual(placedOn(e.ObjectOld), placedOn(e.ObjectNew))
+	},
+}
+
+// placedOn is what the audit reads of a ResourceBinding or PlacementDecision.
+func placedOn(obj client.Object) []any {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	clusters, _, _ := unstructured.NestedSlice(u.Object, "spec", "clusters")
+	decisions, _, _ := unstructured.NestedSlice(u.Object, "status", "decisions")
+	return []any{clusters, decisions, bindingScheduleFailed(u), u.GetLabels()[ocmPlacementLabel]}
 }
 
 // storeSource is the store controller's watch of bindings and decisions; nil without multicluster.
@@ -226,7 +283,17 @@ type ClusterLocationReconciler struct {
 	Locate   func(*unstructured.Unstructured) engine.NodeLocation
 	// Jurisdictions receives the Jurisdictions a cluster joined or left, for their status.
 	Jurisdictions chan<- event.GenericEvent
+	// Brake counts the jurisdiction labels clusters lose towards the eviction brake. A cluster
+	// losing its label is an eviction: Karmada and OCM take what they placed by that label away
+	// at once. So while the brake is engaged (a Jurisdiction deleted or mis-edited, a mass
+	// relabelling), clusters keep the labels they would lose, until a person resumes it. Nil
+	// never holds.
+	Brake *Brake
 }
+
+// HeldLabelsAnnotation lists the jurisdictions whose labels a cluster keeps only because the
+// eviction brake is engaged.
+const HeldLabelsAnnotation = "dataresidency.io/jurisdiction-labels-held"
 
 // Reconcile labels one member cluster.
 func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -241,6 +308,24 @@ func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	loc := r.Locate(u)
 	desired := desiredPlaceMetadata(u.GetLabels(), u.GetAnnotations(), loc, matchers)
+	if desired.annotations == nil {
+		desired.annotations = map[string]string{}
+	}
+	if desired.problem != "" {
+		desired.detail = strings.NewReplacer("on the node", "on the cluster", "label the node", "label the cluster").Replace(desired.detail)
+		desired.annotations[engine.LocationDetailAnnotation] = desired.detail
+	}
+	delete(desired.annotations, HeldLabelsAnnotation)
+	if held := r.holdLosses(ctx, u, &desired); len(held) > 0 {
+		desired.annotations[HeldLabelsAnnotation] = strings.Join(held, ",")
+		if u.GetAnnotations()[HeldLabelsAnnotation] != desired.annotations[HeldLabelsAnnotation] {
+			r.Recorder.Eventf(u, nil, corev1.EventTypeWarning, "JurisdictionLabelsHeld", actionLocate,
+				"keeps the labels of [%s], which it would lose, while the eviction brake is engaged: removing them would make Karmada or OCM take governed workloads off this cluster at once. Resume the brake once the change is intended", strings.Join(held, " "))
+		}
+	}
+	if len(desired.annotations) == 0 && u.GetAnnotations() == nil {
+		desired.annotations = nil
+	}
 	previousProblem := u.GetAnnotations()[engine.LocationProblemAnnotation]
 	if !maps.Equal(desired.labels, u.GetLabels()) || !maps.Equal(desired.annotations, u.GetAnnotations()) {
 		changed := engine.LabelledJurisdictions(u.GetLabels())
@@ -274,6 +359,47 @@ func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			"member cluster belongs to no jurisdiction, so no governed workload may be placed on it: %s", desired.detail)
 	}
 	return ctrl.Result{}, nil
+}
+
+// holdLosses reports the jurisdiction labels the cluster would lose to the brake, and, while it is
+// engaged, keeps them in desired and returns them.
+func (r *ClusterLocationReconciler) holdLosses(ctx context.Context, u *unstructured.Unstructured, desired *nodeMetadata) []string {
+	if r.Brake == nil {
+		return nil
+	}
+	before := engine.LabelledJurisdictions(u.GetLabels())
+	lost := slices.DeleteFunc(slices.Clone(before), func(j string) bool { return slices.Contains(desired.jurisdictions, j) })
+	if len(lost) == 0 {
+		return nil
+	}
+	gained := slices.DeleteFunc(slices.Clone(desired.jurisdictions), func(j string) bool { return slices.Contains(before, j) })
+	now := time.Now()
+	logger := log.FromContext(ctx)
+	if err := r.Brake.ObserveNodeLabels(ctx, strings.ToLower(r.GVK.Kind)+"/"+u.GetName(), lost, gained, r.labelled(ctx), now); err != nil {
+		logger.Error(err, "eviction brake")
+	}
+	engaged, _, err := r.Brake.Engaged(ctx, now)
+	if err != nil {
+		logger.Error(err, "eviction brake") // cannot tell: keep the labels, as an engaged brake would
+		engaged = true
+	}
+	if !engaged {
+		return nil
+	}
+	for _, j := range lost {
+		desired.labels[v1alpha1.JurisdictionLabel(j)] = v1alpha1.JurisdictionLabelValue
+	}
+	return lost
+}
+
+// labelled counts, in the cache, the clusters of this kind that carry a jurisdiction's label.
+func (r *ClusterLocationReconciler) labelled(ctx context.Context) func(string) (int, error) {
+	return func(jurisdiction string) (int, error) {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
+		err := r.Reader.List(ctx, list, client.MatchingLabels{v1alpha1.JurisdictionLabel(jurisdiction): v1alpha1.JurisdictionLabelValue})
+		return len(list.Items), err
+	}
 }
 
 // SetupWithManager watches the engine's clusters and every Jurisdiction.
@@ -319,35 +445,50 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 	// The engines' kinds are watched (startEngine), so read them from the cache: the manager's
 	// client would send every read of an unstructured object to the API server.
 	c := m.mgr.GetCache()
-	clusterLabels := func(gvk schema.GroupVersionKind, name string) (map[string]string, bool, error) {
+	getCluster := func(gvk schema.GroupVersionKind, name string) (*unstructured.Unstructured, error) {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, false, nil
+				return nil, nil
 			}
-			return nil, false, err
+			return nil, err
 		}
-		return u.GetLabels(), true, nil
+		return u, nil
 	}
 	judge := func(obj client.Object, kind string, gvk schema.GroupVersionKind, clusters []string) error {
 		for _, name := range clusters {
-			l, found, err := clusterLabels(gvk, name)
+			cluster, err := getCluster(gvk, name)
 			if err != nil {
 				return err
 			}
-			if found && engine.ClusterPermitted(l, terms) {
+			if cluster != nil && engine.ClusterPermitted(cluster.GetLabels(), terms) {
 				continue
 			}
 			v := v1alpha1.Violation{Object: v1alpha1.ObjectReference{Kind: kind, Name: obj.GetName(), UID: obj.GetUID()}, Cluster: name}
-			switch {
-			case !found:
+			if cluster == nil {
 				v.Reason = v1alpha1.ClusterLocationUnknown
 				v.Message = fmt.Sprintf("placed on member cluster %s, which the hub does not know; %s", name, req)
-			case len(engine.LabelledJurisdictions(l)) == 0 && l[v1alpha1.CountryLabel] == "":
+				res.violations = append(res.violations, v)
+				res.objects[templateKey(kind, obj.GetName())] = obj
+				continue
+			}
+			l := cluster.GetLabels()
+			problem, detail := cluster.GetAnnotations()[engine.LocationProblemAnnotation], cluster.GetAnnotations()[engine.LocationDetailAnnotation]
+			switch {
+			case problem != "":
 				v.Reason = v1alpha1.ClusterLocationUnknown
 				v.Location = v1alpha1.ObservedLocation{Region: l[engine.RegionLabel]}
-				v.Message = fmt.Sprintf("placed on member cluster %s, whose location is unknown or untrusted; %s. Set its region (Karmada spec.region) or country label, or keep the workload off it", name, req)
+				v.Message = fmt.Sprintf("placed on member cluster %s, whose location is %s (%s); %s. Keep the workload off it until its location is settled",
+					name, strings.ToLower(problem), detail, req)
+			case len(engine.LabelledJurisdictions(l)) == 0 && l[v1alpha1.CountryLabel] == "":
+				where := "its spec.region"
+				if gvk == ocmManagedClusterGVK {
+					where = "its " + engine.RegionLabel + " label in the hub"
+				}
+				v.Reason = v1alpha1.ClusterLocationUnknown
+				v.Message = fmt.Sprintf("placed on member cluster %s, whose location is not known yet; %s. Set %s or the country label %s, or keep the workload off it",
+					name, req, where, v1alpha1.CountryLabel)
 			default:
 				v.Reason = v1alpha1.ClusterNotPermitted
 				v.Location = v1alpha1.ObservedLocation{Country: l[v1alpha1.CountryLabel], Jurisdictions: engine.LabelledJurisdictions(l)}
@@ -355,7 +496,7 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 					name, l[v1alpha1.CountryLabel], strings.Join(v.Location.Jurisdictions, " "), req)
 			}
 			res.violations = append(res.violations, v)
-			res.objects[objectKey(kind, obj.GetName())] = obj
+			res.objects[templateKey(kind, obj.GetName())] = obj
 		}
 		return nil
 	}
@@ -394,7 +535,7 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 						"Join or relabel a cluster in a permitted jurisdiction; with failover purgeMode other than Never Karmada may already have removed it from where it ran (karmada#7455)",
 						template.GetKind(), template.GetName(), req),
 				})
-				res.objects[objectKey(template.GetKind(), template.GetName())] = template
+				res.objects[templateKey(template.GetKind(), template.GetName())] = template
 				if res.noPermittedCluster == "" {
 					res.noPermittedCluster = fmt.Sprintf("%s %s has no permitted member cluster to run in", template.GetKind(), template.GetName())
 				}
@@ -505,6 +646,10 @@ var (
 	ocmPlacementGVK  = schema.GroupVersionKind{Group: engine.OCMClusterGroup, Version: "v1beta1", Kind: engine.KindPlacement}
 )
 
+// readmitRetry is how soon a store comes back while one of its namespace's placement policies
+// waits to be narrowed (its namespace becomes governed within moments of the store).
+const readmitRetry = 3 * time.Second
+
 // ReadmittedAnnotation is stamped on a placement policy the operator sent through admission again,
 // with the permitted set it was narrowed to.
 const ReadmittedAnnotation = "dataresidency.io/readmitted-for"
@@ -515,42 +660,65 @@ const EventPolicyNotNarrowed = "PlacementPolicyOutside"
 // +kubebuilder:rbac:groups=policy.karmada.io,resources=propagationpolicies,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=placements,verbs=patch
 
-// readmitPolicies narrows the namespace's placement policies that the stores would narrow now.
-func (m *MultiCluster) readmitPolicies(ctx context.Context, namespace string) error {
+// readmitPolicies narrows the namespace's placement policies that the stores would narrow now. It
+// reports pending when a policy still needs narrowing after its patch (the namespace is not yet
+// labelled governed, so the webhook did not see it): the store then comes back in seconds.
+func (m *MultiCluster) readmitPolicies(ctx context.Context, namespace string) (pending bool, err error) {
 	karmada, ocm := m.enabled()
 	if !karmada && !ocm {
-		return nil
+		return false, nil
 	}
 	c := m.mgr.GetClient()
 	var stores v1alpha1.PersonalDataStoreList
 	if err := c.List(ctx, &stores, client.InNamespace(namespace)); err != nil {
-		return err
+		return false, err
 	}
-	pol := &engine.Policies{}
+	var jurisdictions v1alpha1.JurisdictionList
+	if err := c.List(ctx, &jurisdictions); err != nil {
+		return false, err
+	}
+	pol := &engine.Policies{Jurisdictions: map[string]*v1alpha1.JurisdictionSpec{}}
+	for i := range jurisdictions.Items {
+		pol.Jurisdictions[jurisdictions.Items[i].Name] = &jurisdictions.Items[i].Spec
+	}
 	for i := range stores.Items {
 		pol.Stores = append(pol.Stores, &stores.Items[i])
 	}
 	for _, k := range []struct {
-		on  bool
-		gvk schema.GroupVersionKind
-	}{{karmada, karmadaPolicyGVK}, {ocm, ocmPlacementGVK}} {
+		on       bool
+		gvk      schema.GroupVersionKind
+		clusters schema.GroupVersionKind
+	}{{karmada, karmadaPolicyGVK, karmadaClusterGVK}, {ocm, ocmPlacementGVK, ocmManagedClusterGVK}} {
 		if !k.on {
 			continue
 		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
 		if err := m.mgr.GetAPIReader().List(ctx, list, client.InNamespace(namespace)); err != nil {
-			return fmt.Errorf("listing %s: %w", k.gvk.Kind, err)
+			return pending, fmt.Errorf("listing %s: %w", k.gvk.Kind, err)
 		}
+		var clusterLabels []map[string]string
 		for i := range list.Items {
 			p := &list.Items[i]
 			d, err := engine.DecideClusterPolicy(pol, k.gvk.Kind, p.Object)
 			if err != nil || (d.Narrowed == nil && len(d.Denied) == 0) {
 				continue
 			}
-			if len(d.Denied) > 0 {
-				if rv, done := m.refused.Load(p.GetUID()); done && rv == p.GetResourceVersion() {
-					continue // announced already; a person must change it
+			if rv, done := m.refused.Load(p.GetUID()); done && rv == p.GetResourceVersion() {
+				continue // announced already; a person must change it
+			}
+			if len(d.Denied) == 0 {
+				if clusterLabels == nil {
+					if clusterLabels, err = m.clusterLabels(ctx, k.clusters); err != nil {
+						return pending, err
+					}
+				}
+				if !engine.SelectsAnyCluster(k.gvk.Kind, d.Narrowed, clusterLabels) {
+					// Narrowed, it would select no cluster, and Karmada would take what it placed away.
+					m.refused.Store(p.GetUID(), p.GetResourceVersion())
+					m.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventPolicyNotNarrowed, "Readmit",
+						"admitted before the stores of its namespace (%s), and narrowed to them it would select no member cluster; left as it is: join a cluster in a permitted jurisdiction, or change the policy", d.Requirement)
+					continue
 				}
 			}
 			patch := client.MergeFrom(p.DeepCopy())
@@ -563,16 +731,34 @@ func (m *MultiCluster) readmitPolicies(ctx context.Context, namespace string) er
 			err = c.Patch(ctx, p, patch)
 			switch {
 			case err == nil:
-				log.FromContext(ctx).Info("placement policy admitted before its stores sent through admission again", "kind", k.gvk.Kind, "name", p.GetName())
+				if after, err := engine.DecideClusterPolicy(pol, k.gvk.Kind, p.Object); err == nil && after.Narrowed != nil {
+					pending = true // the webhook did not see it: its namespace is not labelled governed yet
+					continue
+				}
+				log.FromContext(ctx).Info("placement policy admitted before its stores narrowed through admission", "kind", k.gvk.Kind, "name", p.GetName())
 			case apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || strings.Contains(err.Error(), "denied the request"):
 				m.refused.Store(p.GetUID(), p.GetResourceVersion())
 				m.recorder.Eventf(p, nil, corev1.EventTypeWarning, EventPolicyNotNarrowed, "Readmit",
 					"admitted before the stores of its namespace, and cannot be narrowed to them now: %s", engine.DenialMessage(d.Denied))
 			case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 			default:
-				return fmt.Errorf("sending %s %s through admission again: %w", k.gvk.Kind, p.GetName(), err)
+				return pending, fmt.Errorf("sending %s %s through admission again: %w", k.gvk.Kind, p.GetName(), err)
 			}
 		}
 	}
-	return nil
+	return pending, nil
+}
+
+// clusterLabels lists, from the cache, the labels of every member cluster of one engine.
+func (m *MultiCluster) clusterLabels(ctx context.Context, gvk schema.GroupVersionKind) ([]map[string]string, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := m.mgr.GetCache().List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
+	}
+	out := make([]map[string]string, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, list.Items[i].GetLabels())
+	}
+	return out, nil
 }

@@ -22,6 +22,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -110,11 +111,15 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, options ...Options)
 	if err := (&NodeReconciler{Client: mgr.GetClient(), Recorder: recorder, Brake: brake, Clock: opts.Clock, Trust: opts.Trust}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up node controller: %w", err)
 	}
-	disco, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	// Discovery runs in the background (report CRDs, Karmada's and OCM's APIs): bound each call, so
+	// that an unanswering aggregated API server never stalls it.
+	discoCfg := rest.CopyConfig(mgr.GetConfig())
+	discoCfg.Timeout = 15 * time.Second
+	disco, err := discovery.NewDiscoveryClientForConfig(discoCfg)
 	if err != nil {
 		return fmt.Errorf("creating discovery client: %w", err)
 	}
-	multicluster := NewMultiCluster(mgr, disco, recorder, opts.MultiClusterRecheck, opts.MultiCluster)
+	multicluster := NewMultiCluster(mgr, disco, recorder, brake, opts.MultiClusterRecheck, opts.MultiCluster)
 	if multicluster != nil {
 		if err := mgr.Add(multicluster); err != nil {
 			return fmt.Errorf("adding multi-cluster discovery: %w", err)

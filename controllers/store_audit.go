@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
 	"github.com/residency-operator/residency-operator/internal/engine"
@@ -30,6 +31,8 @@ type auditResult struct {
 	// store governs; noPermittedCluster says why one of them has no permitted cluster, if any does.
 	governedTemplates  int
 	noPermittedCluster string
+	// readmitPending: a placement policy still waits to be narrowed; the store comes back soon.
+	readmitPending bool
 }
 
 // auditedObject is one governed pod or claim as the audit saw it.
@@ -149,8 +152,12 @@ func (r *StoreReconciler) audit(ctx context.Context, store *v1alpha1.PersonalDat
 		places, _ := decision.VolumeLocation(pvc.Spec.VolumeName)
 		res.observe(v, "PersistentVolumeClaim", pvc, pvc.Spec.VolumeName, locate(places...))
 	}
-	if err := r.MultiCluster.readmitPolicies(ctx, store.Namespace); err != nil {
-		return nil, err
+	// A failed readmission must not cost the store its audit: it is logged and tried again.
+	if pending, err := r.MultiCluster.readmitPolicies(ctx, store.Namespace); err != nil {
+		log.FromContext(ctx).Error(err, "sending placement policies admitted before their stores through admission again")
+		res.readmitPending = true
+	} else {
+		res.readmitPending = pending
 	}
 	if err := r.MultiCluster.auditPlacements(ctx, r.APIReader, store, pol, res); err != nil {
 		return nil, err
@@ -202,6 +209,14 @@ func (a *auditResult) record(v *engine.Verdict, kind string, obj client.Object) 
 		a.violations = append(a.violations, violation)
 		a.objects[objectKey(kind, obj.GetName())] = obj
 	}
+}
+
+// objectOf is the object a violation is about, as the audit found it; nil when not kept.
+func (a *auditResult) objectOf(v v1alpha1.Violation) client.Object {
+	if clusterViolation(v) {
+		return a.objects[templateKey(v.Object.Kind, v.Object.Name)]
+	}
+	return a.objects[objectKey(v.Object.Kind, v.Object.Name)]
 }
 
 // violationsOf keeps the findings that are violations of a running object (violationReasons).

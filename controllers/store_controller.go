@@ -122,6 +122,9 @@ func (r *StoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	r.holdEvictions(store, run)
 	// After enforce: a template with no permitted cluster stalls the store without holding the
 	// evictions of its pods.
+	if run.audit != nil && run.audit.readmitPending {
+		run.requeue = minPositive(run.requeue, readmitRetry)
+	}
 	if run.stalled == nil && run.audit != nil && run.audit.noPermittedCluster != "" {
 		run.stalled = &blocker{v1alpha1.ReasonNoPermittedCluster, run.audit.noPermittedCluster +
 			": join or relabel a member cluster in a permitted jurisdiction, or change the policy that places it"}
@@ -263,7 +266,7 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 	}
 	var uids []types.UID
 	for _, v := range a.violations {
-		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
+		if obj := a.objectOf(v); obj != nil {
 			uids = append(uids, obj.GetUID())
 		}
 	}
@@ -275,7 +278,7 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 		if !listed {
 			first, listed = previous[violationKey(v)]
 		}
-		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
+		if obj := a.objectOf(v); obj != nil {
 			if at, ok := seen[obj.GetUID()]; ok && (!listed || at.Before(&first)) {
 				first, listed = at, true
 			}
@@ -285,7 +288,7 @@ func (r *StoreReconciler) trackViolations(store *v1alpha1.PersonalDataStore, a *
 		} else if v.Since.IsZero() {
 			v.Since = metav1.NewTime(now)
 		}
-		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" && v.Reason != v1alpha1.PlacementConflict {
+		if engine.ModeOf(store) == v1alpha1.Enforce && resolved && v.Object.Kind == "Pod" && v.Reason != v1alpha1.PlacementConflict && !clusterViolation(v) {
 			at := metav1.NewTime(v.Since.Add(grace))
 			if v.Reason == v1alpha1.PlacementMissing {
 				// Admitted unplaced: the grace period is for pods whose node moved, not for these.
@@ -337,7 +340,7 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 			}
 		}
 		compliant(metav1.ConditionFalse, v1alpha1.ReasonViolations, fmt.Sprintf("%d of %d governed objects are outside %s; see status.violations%s",
-			len(run.violations), a.governedPods+a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions), held))
+			len(run.violations), a.governedPods+a.governedVolumes+a.governedTemplates, engine.Names(store.Spec.AllowedJurisdictions), held))
 	case len(run.status.ProcessorFindings) > 0:
 		names := make([]string, 0, len(run.status.ProcessorFindings))
 		for _, f := range run.status.ProcessorFindings {
@@ -345,8 +348,12 @@ func (r *StoreReconciler) summarise(store *v1alpha1.PersonalDataStore, run *stor
 		}
 		compliant(metav1.ConditionFalse, v1alpha1.ReasonProcessorFindings, fmt.Sprintf("processors %s fail the sharing checks; see status.processorFindings", strings.Join(names, ", ")))
 	default:
-		compliant(metav1.ConditionTrue, v1alpha1.ReasonAllCompliant, fmt.Sprintf("%d pods and %d volumes, all in %s or exempted",
-			a.governedPods, a.governedVolumes, engine.Names(store.Spec.AllowedJurisdictions)))
+		templates := ""
+		if a.governedTemplates > 0 {
+			templates = fmt.Sprintf(" and %d propagated templates", a.governedTemplates)
+		}
+		compliant(metav1.ConditionTrue, v1alpha1.ReasonAllCompliant, fmt.Sprintf("%d pods and %d volumes%s, all in %s or exempted",
+			a.governedPods, a.governedVolumes, templates, engine.Names(store.Spec.AllowedJurisdictions)))
 	}
 }
 
@@ -448,12 +455,15 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, run *store
 			continue
 		}
 		when := "it is reported only (enforcement " + string(engine.ModeOf(store)) + ")"
+		if clusterViolation(*v) {
+			when = "it is reported; the operator never removes workloads from member clusters"
+		}
 		if v.EvictionTime != nil {
 			when = "it will be evicted at " + v.EvictionTime.UTC().Format(time.RFC3339) + " unless it moves or is exempted"
 		}
 		r.Recorder.Eventf(store, nil, corev1.EventTypeWarning, EventViolationDetected, actionAudit,
 			"%s %s: %s; %s", v.Object.Kind, v.Object.Name, v.Message, when)
-		if obj := a.objects[objectKey(v.Object.Kind, v.Object.Name)]; obj != nil {
+		if obj := a.objectOf(*v); obj != nil {
 			r.Recorder.Eventf(obj, store, corev1.EventTypeWarning, EventResidencyViolation, actionAudit,
 				"store %s: %s; %s", store.Name, v.Message, when)
 		}
@@ -469,10 +479,27 @@ func (r *StoreReconciler) announce(store *v1alpha1.PersonalDataStore, run *store
 // object, and a node whose location flips between untrusted and not permitted must not restart
 // the eviction clock (or announce the violation again).
 func violationKey(v v1alpha1.Violation) string {
+	if v.Cluster != "" {
+		// A template may be placed on several clusters outside: one violation each.
+		return v.Object.Kind + "/" + v.Object.Name + "@" + v.Cluster
+	}
 	return v.Object.Kind + "/" + v.Object.Name
 }
 
 func objectKey(kind, name string) string { return kind + "/" + name }
+
+// clusterViolation reports whether v is about a multi-cluster placement: reported, never evicted.
+func clusterViolation(v v1alpha1.Violation) bool {
+	switch v.Reason {
+	case v1alpha1.ClusterNotPermitted, v1alpha1.ClusterLocationUnknown, v1alpha1.NoPermittedCluster:
+		return true
+	}
+	return false
+}
+
+// templateKey keys a propagated resource template in auditResult.objects apart from a pod of the
+// same name in the hub, which only the eviction code looks up (by "Pod/<name>").
+func templateKey(kind, name string) string { return "template:" + objectKey(kind, name) }
 
 // maxUnlistedClocks bounds status.unlistedViolations; beyond it, a restart of the operator restarts
 // the clocks of the newest violations (later evictions, never earlier).

@@ -11,7 +11,7 @@
 #   config/webhook/manifests.yaml         -> files/webhook/       (generated webhook configurations,
 #   config/webhook/match_conditions_patch.yaml                      and the webhooks' matchConditions)
 #   config/samples/*jurisdiction_*.yaml   -> files/jurisdictions/ (defaultJurisdictions.enabled)
-#   config/multicluster/*guard.yaml       -> files/multicluster/  (the ManagedCluster location guard;
+#   config/rbac/managedcluster_location_guard.yaml -> files/multicluster/ (the OCM ManagedCluster guard;
 #                                                                  templates/multicluster-guard.yaml)
 # `make manifests` runs it after controller-gen; test/deploy fails when a copy differs from its source.
 set -euo pipefail
@@ -32,4 +32,4 @@ sync "$chart/crds" "$root"/config/crd/bases/*.yaml
 sync "$chart/files/rbac" "$root/config/rbac/role.yaml" "$root/config/rbac/leader_election_role.yaml" "$root/config/rbac/user_roles.yaml" "$root/config/rbac/operator_guard.yaml"
 sync "$chart/files/webhook" "$root/config/webhook/manifests.yaml" "$root/config/webhook/match_conditions_patch.yaml"
 sync "$chart/files/jurisdictions" "$root"/config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml
-sync "$chart/files/multicluster" "$root"/config/multicluster/*guard.yaml
+sync "$chart/files/multicluster" "$root/config/rbac/managedcluster_location_guard.yaml"

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/residency-operator/residency-operator/api/v1alpha1"
@@ -190,7 +191,7 @@ func DecideClusterPolicy(p *Policies, kind string, obj map[string]any) (ClusterP
 			d.Warned = append(d.Warned, *f)
 		}
 	case KindPlacement:
-		changed, err = narrowOCM(out, terms, addFinding)
+		changed, err = narrowOCM(out, req, terms, addFinding)
 	default:
 		return d, fmt.Errorf("%s is not a multi-cluster placement kind", kind)
 	}
@@ -217,6 +218,9 @@ func narrowKarmada(obj map[string]any, req Requirement, terms []corev1.NodeSelec
 		aff   map[string]any
 	}
 	var affinities []affinityAt
+	if list, ok := placement["clusterAffinities"].([]any); ok && len(list) == 0 {
+		delete(placement, "clusterAffinities") // Karmada refuses clusterAffinity next to an empty list
+	}
 	if list, ok := placement["clusterAffinities"].([]any); ok && len(list) > 0 {
 		for i, item := range list {
 			if m, ok := item.(map[string]any); ok {
@@ -236,6 +240,10 @@ func narrowKarmada(obj map[string]any, req Requirement, terms []corev1.NodeSelec
 		sel, err := selectorOf(a.aff["labelSelector"])
 		if err != nil {
 			return false, fmt.Errorf("%s.labelSelector: %w", a.field, err)
+		}
+		if f := foreignJurisdictions(sel, terms, req, a.field+".labelSelector"); f != nil {
+			add(*f)
+			continue
 		}
 		if slices.ContainsFunc(terms, func(t corev1.NodeSelectorTerm) bool { return selectorImplies(sel, t) }) {
 			continue
@@ -288,7 +296,7 @@ func karmadaPurge(obj map[string]any, req Requirement) *Finding {
 // not already require a permitted term becomes one predicate per term (its own label selector ANDed
 // with the term), as the pod's node affinity terms are crossed with the permitted terms; no
 // predicate at all (every cluster of the bound sets) becomes one predicate per term.
-func narrowOCM(obj map[string]any, terms []corev1.NodeSelectorTerm, add func(Finding)) (bool, error) {
+func narrowOCM(obj map[string]any, req Requirement, terms []corev1.NodeSelectorTerm, add func(Finding)) (bool, error) {
 	spec, _ := obj["spec"].(map[string]any)
 	if spec == nil {
 		spec = map[string]any{}
@@ -312,6 +320,10 @@ func narrowOCM(obj map[string]any, terms []corev1.NodeSelectorTerm, add func(Fin
 		sel, err := selectorOf(rcs["labelSelector"])
 		if err != nil {
 			return false, fmt.Errorf("spec.predicates[%d].requiredClusterSelector.labelSelector: %w", i, err)
+		}
+		if f := foreignJurisdictions(sel, terms, req, fmt.Sprintf("spec.predicates[%d].requiredClusterSelector.labelSelector", i)); f != nil {
+			add(*f)
+			return false, nil
 		}
 		if slices.ContainsFunc(terms, func(t corev1.NodeSelectorTerm) bool { return selectorImplies(sel, t) }) {
 			out = append(out, pred)
@@ -339,6 +351,43 @@ func narrowOCM(obj map[string]any, terms []corev1.NodeSelectorTerm, add func(Fin
 		spec["predicates"] = out
 	}
 	return changed, nil
+}
+
+// foreignJurisdictions refuses a selector that requires a jurisdiction no permitted term names:
+// ANDing the permitted terms onto it would select no cluster, and Karmada then removes what it
+// placed (a store whose allowed jurisdictions changed after its policies were narrowed, say).
+func foreignJurisdictions(sel *metav1.LabelSelector, terms []corev1.NodeSelectorTerm, req Requirement, field string) *Finding {
+	if sel == nil {
+		return nil
+	}
+	permitted := map[string]bool{}
+	for _, t := range terms {
+		for _, r := range t.MatchExpressions {
+			if name, ok := strings.CutPrefix(r.Key, v1alpha1.JurisdictionLabelPrefix); ok {
+				permitted[name] = true
+			}
+		}
+	}
+	var foreign []string
+	for k, v := range sel.MatchLabels {
+		if name, ok := strings.CutPrefix(k, v1alpha1.JurisdictionLabelPrefix); ok && v == v1alpha1.JurisdictionLabelValue && !permitted[name] {
+			foreign = append(foreign, name)
+		}
+	}
+	for _, e := range sel.MatchExpressions {
+		name, ok := strings.CutPrefix(e.Key, v1alpha1.JurisdictionLabelPrefix)
+		requires := e.Operator == metav1.LabelSelectorOpExists || e.Operator == metav1.LabelSelectorOpIn && slices.Equal(e.Values, []string{v1alpha1.JurisdictionLabelValue})
+		if ok && requires && !permitted[name] {
+			foreign = append(foreign, name)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	slices.Sort(foreign)
+	return &Finding{Reason: ClusterPolicyOutside, Severity: Breach, Field: field,
+		Message: fmt.Sprintf("requires clusters in [%s], which the stores do not permit (%s): remove that requirement, and admission narrows the policy to the permitted jurisdictions",
+			strings.Join(slices.Compact(foreign), " "), req)}
 }
 
 // selectorOf converts an unstructured label selector; nil when absent.
@@ -463,6 +512,21 @@ func TemplatePodLabels(obj map[string]any) map[string]string {
 	return out
 }
 
+// clusterScopedKinds are the cluster-scoped kinds ClusterPropagationPolicies commonly propagate:
+// a selector of one serves no namespace's stores.
+var clusterScopedKinds = map[string]bool{
+	"rbac.authorization.k8s.io/v1/ClusterRole":                       true,
+	"rbac.authorization.k8s.io/v1/ClusterRoleBinding":                true,
+	"apiextensions.k8s.io/v1/CustomResourceDefinition":               true,
+	"v1/PersistentVolume":                                            true,
+	"storage.k8s.io/v1/StorageClass":                                 true,
+	"scheduling.k8s.io/v1/PriorityClass":                             true,
+	"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration": true,
+	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration":   true,
+	"networking.k8s.io/v1/IngressClass":                              true,
+	"node.k8s.io/v1/RuntimeClass":                                    true,
+}
+
 // ClusterPolicyNamespaces says whose stores a policy could serve: its own namespace's, or, for a
 // ClusterPropagationPolicy, those of the namespaces its resource selectors name (a selector of a
 // Namespace by name names that namespace), and every namespace's (all) when one of them names none. The webhook and the CLI ask it alike.
@@ -478,8 +542,12 @@ func ClusterPolicyNamespaces(kind, namespace string, obj map[string]any) (namesp
 	for _, s := range selectors {
 		m, _ := s.(map[string]any)
 		ns, _ := m["namespace"].(string)
-		if kind, _ := m["kind"].(string); kind == "Namespace" && m["apiVersion"] == "v1" {
+		kind, _ := m["kind"].(string)
+		apiVersion, _ := m["apiVersion"].(string)
+		if kind == "Namespace" && apiVersion == "v1" {
 			ns, _ = m["name"].(string) // the namespace itself: its stores, and only its
+		} else if clusterScopedKinds[apiVersion+"/"+kind] {
+			continue // no namespace's templates
 		}
 		if ns == "" {
 			return nil, true
@@ -488,4 +556,60 @@ func ClusterPolicyNamespaces(kind, namespace string, obj map[string]any) (namesp
 	}
 	slices.Sort(namespaces)
 	return slices.Compact(namespaces), false
+}
+
+// SelectsAnyCluster reports whether a placement policy's cluster label selectors (each Karmada
+// affinity term, each OCM predicate) select at least one of the clusters, by their labels. The
+// readmission of a policy uses it not to narrow one into selecting nothing, which would make
+// Karmada take its workloads away everywhere.
+func SelectsAnyCluster(kind string, obj map[string]any, clusters []map[string]string) bool {
+	var raw []any
+	switch kind {
+	case KindPlacement:
+		preds, _ := nested(obj, "spec", "predicates").([]any)
+		if len(preds) == 0 {
+			return len(clusters) > 0
+		}
+		for _, p := range preds {
+			raw = append(raw, nested(p, "requiredClusterSelector", "labelSelector"))
+		}
+	default:
+		if terms, _ := nested(obj, "spec", "placement", "clusterAffinities").([]any); len(terms) > 0 {
+			for _, t := range terms {
+				raw = append(raw, nested(t, "labelSelector"))
+			}
+		} else {
+			raw = append(raw, nested(obj, "spec", "placement", "clusterAffinity", "labelSelector"))
+		}
+	}
+	for _, r := range raw {
+		sel, err := selectorOf(r)
+		if err != nil {
+			continue
+		}
+		s := labels.Everything()
+		if sel != nil {
+			if s, err = metav1.LabelSelectorAsSelector(sel); err != nil {
+				continue
+			}
+		}
+		for _, c := range clusters {
+			if s.Matches(labels.Set(c)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nested(obj any, path ...string) any {
+	cur := obj
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
 }

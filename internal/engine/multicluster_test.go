@@ -280,10 +280,39 @@ func TestClusterPolicyNamespaces(t *testing.T) {
 		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: v1, kind: Namespace, name: customers}]}}`, []string{"customers"}, false},
 		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: apps/v1, kind: Deployment}]}}`, nil, true},
 		{KindClusterPropagationPolicy, `{spec: {}}`, nil, true},
+		// Cluster-scoped kinds serve no namespace's stores.
+		{KindClusterPropagationPolicy, `{spec: {resourceSelectors: [{apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole}, {apiVersion: apiextensions.k8s.io/v1, kind: CustomResourceDefinition}]}}`, nil, false},
 	} {
 		got, all := ClusterPolicyNamespaces(c.kind, "shop", mcObject(t, c.obj))
 		if all != c.all || !slices.Equal(got, c.want) {
 			t.Errorf("%s %s: %v %v", c.kind, c.obj, got, all)
 		}
+	}
+}
+
+func TestPolicyRequiringAJurisdictionTheStoresNoLongerPermitIsRefused(t *testing.T) {
+	// Narrowed to [eu] earlier; the store now allows only [us]. ANDing "us" onto "eu" would select
+	// no cluster and Karmada would remove the workload everywhere: refuse instead.
+	p := &Policies{Stores: []*v1alpha1.PersonalDataStore{mcStore("customers", "", "us")}}
+	narrowedForEU := `{spec: {placement: {clusterAffinity: {labelSelector: {matchLabels: {"` + v1alpha1.JurisdictionLabel("eu") + `": "true"}}}}}}`
+	d, err := DecideClusterPolicy(p, KindPropagationPolicy, mcObject(t, narrowedForEU))
+	if err != nil || len(d.Denied) != 1 || d.Narrowed != nil || !strings.Contains(d.Denied[0].Message, "requires clusters in [eu]") {
+		t.Fatalf("err %v denied %v narrowed %v", err, d.Denied, d.Narrowed)
+	}
+	d, _ = DecideClusterPolicy(p, KindPlacement, mcObject(t, `{spec: {predicates: [{requiredClusterSelector: {labelSelector: {matchExpressions: [{key: "`+v1alpha1.JurisdictionLabel("eu")+`", operator: Exists}]}}}]}}`))
+	if len(d.Denied) != 1 || d.Narrowed != nil {
+		t.Fatalf("OCM: denied %v narrowed %v", d.Denied, d.Narrowed)
+	}
+}
+
+func TestEmptyClusterAffinitiesReplaced(t *testing.T) {
+	p := &Policies{Stores: []*v1alpha1.PersonalDataStore{mcStore("customers", "", "eu")}}
+	d, err := DecideClusterPolicy(p, KindPropagationPolicy, mcObject(t, `{spec: {placement: {clusterAffinities: []}}}`))
+	if err != nil || d.Narrowed == nil {
+		t.Fatalf("err %v", err)
+	}
+	placement := d.Narrowed["spec"].(map[string]any)["placement"].(map[string]any)
+	if _, ok := placement["clusterAffinities"]; ok {
+		t.Fatalf("empty clusterAffinities kept next to clusterAffinity: %v", placement)
 	}
 }

@@ -65,7 +65,7 @@ var _ = Describe("the chart's copies of config/ (hack/sync-chart.sh, run by make
 		Entry("webhook configurations generated from the markers, and their matchConditions",
 			[]string{"config/webhook/manifests.yaml", "config/webhook/match_conditions_patch.yaml"}, "files/webhook"),
 		Entry("default jurisdictions", []string{"config/samples/dataresidency_v1alpha1_jurisdiction_*.yaml"}, "files/jurisdictions"),
-		Entry("ManagedCluster location guard", []string{"config/multicluster/*guard.yaml"}, "files/multicluster"),
+		Entry("ManagedCluster location guard", []string{"config/rbac/managedcluster_location_guard.yaml"}, "files/multicluster"),
 	)
 })
 

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
@@ -129,7 +130,8 @@ func startHub(t *testing.T) *hub {
 	if err := h.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllers.DefaultOptions().OperatorNamespace}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyFile(ctx, h.client, filepath.Join("..", "..", "config", "multicluster", "managedcluster-location-guard.yaml")); err != nil {
+	// As config/default installs it: its namePrefix names the policy residency-managedcluster-location.
+	if err := applyFile(ctx, h.client, filepath.Join("..", "..", "config", "rbac", "managedcluster_location_guard.yaml"), "residency-"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -176,7 +178,7 @@ func startHub(t *testing.T) *hub {
 }
 
 // applyFile creates every object of a YAML file.
-func applyFile(ctx context.Context, c client.Client, path string) error {
+func applyFile(ctx context.Context, c client.Client, path, namePrefix string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -190,6 +192,7 @@ func applyFile(ctx context.Context, c client.Client, path string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if len(obj.Object) > 0 {
+			obj.SetName(namePrefix + obj.GetName())
 			if err := c.Create(ctx, obj); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -630,5 +633,64 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 		if u.GetLabels()[h.euLabel] != "" || u.GetLabels()[h.usLabel] != "true" {
 			t.Fatalf("labels %v", u.GetLabels())
 		}
+	})
+
+	t.Run("a Jurisdiction deleted by mistake engages the brake, and the clusters keep their labels", func(t *testing.T) {
+		// More EU ManagedClusters, so that the loss is a large share of a large enough fleet.
+		// eu-west-1 is a region name several clouds use, and a ManagedCluster carries no provider the
+		// hub can trust: on-prem style, a person sets the country of those.
+		for name, labels := range map[string]map[string]string{
+			"ocm-paris":     {engine.RegionLabel: "eu-west-3"},
+			"ocm-amsterdam": {v1alpha1.CountryLabel: "NL"},
+			"ocm-dublin":    {v1alpha1.CountryLabel: "IE"},
+		} {
+			if err := h.ocm.CreateManagedCluster(ctx, localcluster.ManagedCluster{Name: name, Labels: labels}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.eventually(t, "the new ManagedClusters in the EU", func() error {
+			j := &v1alpha1.Jurisdiction{}
+			if err := h.client.Get(ctx, types.NamespacedName{Name: "eu"}, j); err != nil {
+				return err
+			}
+			if j.Status.ClusterCount != 6 { // two Karmada Clusters and four ManagedClusters
+				return fmt.Errorf("clusterCount %d", j.Status.ClusterCount)
+			}
+			return nil
+		})
+		if err := h.client.Delete(ctx, &v1alpha1.Jurisdiction{ObjectMeta: metav1.ObjectMeta{Name: "eu"}}); err != nil {
+			t.Fatal(err)
+		}
+		h.eventually(t, "the brake engaged and the remaining EU clusters holding their label", func() error {
+			cm := &corev1.ConfigMap{}
+			if err := h.client.Get(ctx, types.NamespacedName{Namespace: controllers.DefaultOptions().OperatorNamespace, Name: controllers.BrakeConfigMap}, cm); err != nil {
+				return err
+			}
+			if !strings.Contains(cm.Data["reason"], "member clusters of Jurisdiction eu") {
+				return fmt.Errorf("brake %v", cm.Data)
+			}
+			held := 0
+			for _, gvr := range []schema.GroupVersionResource{localcluster.KarmadaClusterGVR, localcluster.OCMManagedClusterGVR} {
+				list, err := h.dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return err
+				}
+				for _, c := range list.Items {
+					if c.GetAnnotations()[controllers.HeldLabelsAnnotation] == "eu" && c.GetLabels()[h.euLabel] == "true" {
+						held++
+					}
+				}
+			}
+			if held == 0 {
+				return fmt.Errorf("no cluster holds its EU label")
+			}
+			return nil
+		})
+		// Where the labels are held, Karmada keeps the governed workload where it was.
+		on, err := h.runsOn(ctx, "shop", "customers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("after the Jurisdiction's deletion customers runs on %v", on)
 	})
 }

@@ -132,7 +132,12 @@ func run() error {
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() { stopMgr(); <-mgrDone }()
+	defer func() {
+		stopMgr()
+		if err := <-mgrDone; err != nil {
+			fmt.Fprintf(os.Stderr, "the operator stopped with: %v\n", err)
+		}
+	}()
 	if err := hub.WaitForWebhookServer(startCtx); err != nil {
 		return err
 	}

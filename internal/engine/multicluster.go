@@ -146,7 +146,7 @@ type ClusterPolicyDecision struct {
 // report, through the audit of the bindings. obj is not changed.
 func DecideClusterPolicy(p *Policies, kind string, obj map[string]any) (ClusterPolicyDecision, error) {
 	var d ClusterPolicyDecision
-	var enforce, warn []string
+	var enforce []string
 	var constraining = p.Stores[:0:0]
 	for _, s := range p.Stores {
 		if !s.DeletionTimestamp.IsZero() {
@@ -157,7 +157,6 @@ func DecideClusterPolicy(p *Policies, kind string, obj map[string]any) (ClusterP
 			enforce = append(enforce, s.Name)
 			constraining = append(constraining, s)
 		case v1alpha1.Warn:
-			warn = append(warn, s.Name)
 			constraining = append(constraining, s)
 		}
 	}

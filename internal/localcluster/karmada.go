@@ -665,7 +665,7 @@ func poll(ctx context.Context, interval time.Duration, check func() (bool, error
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+			return fmt.Errorf("waiting for %s: %w (last error: %w)", what, ctx.Err(), last)
 		case <-tick.C:
 		}
 	}

@@ -381,8 +381,12 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.eventually(t, "orders everywhere while nothing governs it", func() error {
-			if on, err := h.runsOn(ctx, "late", "orders"); err != nil || len(on) != len(h.members) {
-				return fmt.Errorf("on %v, %v", on, err)
+			on, err := h.runsOn(ctx, "late", "orders")
+			if err != nil {
+				return err
+			}
+			if len(on) != len(h.members) {
+				return fmt.Errorf("on %v", on)
 			}
 			return nil
 		})
@@ -396,8 +400,12 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 			if sel[h.euLabel] != "true" || pp.GetAnnotations()[controllers.ReadmittedAnnotation] != "eu" {
 				return fmt.Errorf("policy %v, annotations %v", pp.Object["spec"], pp.GetAnnotations())
 			}
-			if on, err := h.runsOn(ctx, "late", "orders"); err != nil || !slices.Equal(on, []string{"eu-dublin", "eu-frankfurt"}) {
-				return fmt.Errorf("on %v, %v", on, err)
+			on, err := h.runsOn(ctx, "late", "orders")
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(on, []string{"eu-dublin", "eu-frankfurt"}) {
+				return fmt.Errorf("on %v", on)
 			}
 			return nil
 		})

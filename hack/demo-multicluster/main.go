@@ -8,13 +8,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -31,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
@@ -266,54 +261,17 @@ func ungovernedApp(ctx context.Context, c client.Client, k *localcluster.Karmada
 }
 
 func applyFile(ctx context.Context, c client.Client, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
-		if err := c.Create(ctx, obj); err != nil {
-			return fmt.Errorf("%s: %s %s: %w", path, obj.GetKind(), obj.GetName(), err)
-		}
-	}
+	return localcluster.ApplyFile(ctx, c, path, nil)
 }
 
 func waitFor(ctx context.Context, what string, done func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	for {
-		ok, err := done()
-		if err != nil {
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("timed out waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return localcluster.WaitFor(ctx, what, 90*time.Second, done)
 }
 
 func kubectlRunner(kubeconfig string) func(args ...string) string {
-	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	run := localcluster.KubectlRunner(kubeconfig)
 	return func(args ...string) string {
-		out, err := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Sprintf("  (kubectl %s: %v)\n%s", strings.Join(args, " "), err, out)
-		}
-		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		lines := strings.Split(strings.TrimRight(run(args...), "\n"), "\n")
 		for i := range lines {
 			lines[i] = "  " + lines[i]
 		}

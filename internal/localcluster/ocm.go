@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -194,10 +196,13 @@ func (p *OCMPlacement) CreateManagedCluster(ctx context.Context, mc ManagedClust
 	for i, n := range names {
 		claims[i] = map[string]any{"name": n, "value": mc.ClusterClaims[n]}
 	}
-	if err := unstructured.SetNestedSlice(created.Object, claims, "status", "clusterClaims"); err != nil {
+	// Something else (the operator labelling it) may have written the cluster since: a merge
+	// patch of the status, as the registration agent's, does not conflict with that.
+	body, err := json.Marshal(map[string]any{"status": map[string]any{"clusterClaims": claims}})
+	if err != nil {
 		return err
 	}
-	if _, err := p.dynamic.Resource(OCMManagedClusterGVR).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	if _, err := p.dynamic.Resource(OCMManagedClusterGVR).Patch(ctx, created.GetName(), types.MergePatchType, body, metav1.PatchOptions{}, "status"); err != nil {
 		return fmt.Errorf("writing ManagedCluster %s's claims: %w", mc.Name, err)
 	}
 	return nil

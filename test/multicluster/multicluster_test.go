@@ -5,12 +5,9 @@
 package multicluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -131,7 +127,8 @@ func startHub(t *testing.T) *hub {
 		t.Fatal(err)
 	}
 	// As config/default installs it: its namePrefix names the policy residency-managedcluster-location.
-	if err := applyFile(ctx, h.client, filepath.Join("..", "..", "config", "rbac", "managedcluster_location_guard.yaml"), "residency-"); err != nil {
+	if err := localcluster.ApplyFile(ctx, h.client, filepath.Join("..", "..", "config", "rbac", "managedcluster_location_guard.yaml"),
+		func(u *unstructured.Unstructured) { u.SetName("residency-" + u.GetName()) }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -175,29 +172,6 @@ func startHub(t *testing.T) *hub {
 		}
 	}
 	return h
-}
-
-// applyFile creates every object of a YAML file.
-func applyFile(ctx context.Context, c client.Client, path, namePrefix string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if len(obj.Object) > 0 {
-			obj.SetName(namePrefix + obj.GetName())
-			if err := c.Create(ctx, obj); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-		}
-	}
 }
 
 // eventually polls check until it returns nil or the hub's deadline passes.

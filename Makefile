@@ -19,6 +19,10 @@ GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 # test/image) run with the others; KUBEBUILDER_ASSETS is exported to every recipe.
 ENVTEST_PKGS := ./api/... ./controllers/... ./internal/webhook/... ./cmd/kubectl-residency/internal/agreement/... \
 	./test/e2e/... ./test/deploy/... ./test/chaos/...
+# The multi-cluster end-to-end tests start a Karmada hub with four member API servers and OCM (about
+# 2 GB, a dozen processes): on 2 cores they run alone, after the other packages, so that no member's
+# kube-apiserver times out starting while the harness's own smoke tests start theirs.
+MULTICLUSTER_PKGS := ./test/multicluster/...
 # The Ginkgo suites' entry points, the tests that start a control plane of their own and the ones
 # that build images and release archives or need `make tools`' chromium: `make unit` skips them and runs the pure tests that sit
 # beside them.
@@ -99,8 +103,9 @@ $(GOLANGCI_LINT):
 # builds the manager and runs three scenarios: on a cold build cache either can pass go test's
 # default 10-minute limit, hence -timeout.
 .PHONY: test
-test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image and e2e.
-	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS))")
+test: tools verify ## Run every test: unit, envtest (real kube-apiserver), image, e2e and multi-cluster.
+	go test -count=1 -timeout 30m $$(go list ./... | grep -v -x -F "$$(go list $(ENVTEST_PKGS) $(MULTICLUSTER_PKGS))")
+	go test -count=1 -timeout 30m $(MULTICLUSTER_PKGS)
 	$(MAKE) -s test-release
 	go test -count=1 -timeout 30m -v $(ENVTEST_PKGS) -args -ginkgo.no-color
 

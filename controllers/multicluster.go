@@ -74,6 +74,9 @@ type MultiCluster struct {
 	// jurisdictionEvents brings a Jurisdiction back when a member cluster gains or loses its label.
 	jurisdictionEvents chan event.GenericEvent
 
+	// namespaceReports remembers, by store, the clusters outside its namespace was last reported
+	// copied to, so that the Event fires once per change.
+	namespaceReports sync.Map
 	// refused remembers, by UID, the resource version of each policy admission refused to
 	// narrow, so that it is announced once per change.
 	refused sync.Map
@@ -501,6 +504,9 @@ func (m *MultiCluster) auditPlacements(ctx context.Context, reader client.Reader
 		return nil
 	}
 	if karmada {
+		if err := m.reportNamespacePropagation(ctx, store, terms, req); err != nil {
+			return err
+		}
 		bindings := &unstructured.UnstructuredList{}
 		bindings.SetGroupVersionKind(karmadaBindingGVK.GroupVersion().WithKind("ResourceBindingList"))
 		if err := c.List(ctx, bindings, client.InNamespace(store.Namespace)); err != nil {
@@ -761,4 +767,44 @@ func (m *MultiCluster) clusterLabels(ctx context.Context, gvk schema.GroupVersio
 		out = append(out, list.Items[i].GetLabels())
 	}
 	return out, nil
+}
+
+// EventNamespacePropagated is the reason of the Warning Event on a store whose namespace Karmada
+// copies to member clusters outside its permitted jurisdictions.
+const EventNamespacePropagated = "NamespacePropagated"
+
+// reportNamespacePropagation announces, once per change, that Karmada copies the store's namespace
+// (and so whatever is created in it there) to member clusters outside the permitted jurisdictions.
+func (m *MultiCluster) reportNamespacePropagation(ctx context.Context, store *v1alpha1.PersonalDataStore, terms []corev1.NodeSelectorTerm, req engine.Requirement) error {
+	key := store.Namespace + "/" + store.Name
+	ns := &corev1.Namespace{}
+	if err := m.mgr.GetClient().Get(ctx, client.ObjectKey{Name: store.Namespace}, ns); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	var outside []string
+	if ns.Labels[engine.KarmadaSkipPropagationLabel] != "true" {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(karmadaClusterGVK.GroupVersion().WithKind(karmadaClusterGVK.Kind + "List"))
+		if err := m.mgr.GetCache().List(ctx, list); err != nil {
+			return fmt.Errorf("listing Karmada Clusters: %w", err)
+		}
+		for i := range list.Items {
+			if !engine.ClusterPermitted(list.Items[i].GetLabels(), terms) {
+				outside = append(outside, list.Items[i].GetName())
+			}
+		}
+		slices.Sort(outside)
+	}
+	said, _ := m.namespaceReports.Load(key)
+	now := strings.Join(outside, ",")
+	if said == now || (said == nil && now == "") {
+		return nil
+	}
+	m.namespaceReports.Store(key, now)
+	if now != "" {
+		m.recorder.Eventf(store, nil, corev1.EventTypeWarning, EventNamespacePropagated, actionAudit,
+			"Karmada copies namespace %s to every member cluster, also to %s, outside the permitted jurisdictions (%s): label the namespace %s=true and propagate it with a policy of its own (docs/multicluster.md)",
+			store.Namespace, strings.Join(outside, ", "), req, engine.KarmadaSkipPropagationLabel)
+	}
+	return nil
 }

@@ -53,8 +53,8 @@ fi
 
 # The multi-cluster engines (Karmada, Open Cluster Management) for test/multicluster and
 # `make demo-multicluster`: their own modules, so their k8s.io versions never meet the operator's.
-karmada() { (cd "$here/karmada" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "github.com/karmada-io/karmada/cmd/$2"); }
-ocm() { (cd "$here/ocm" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "open-cluster-management.io/ocm/cmd/$2"); }
+karmada() { (cd "$here/multicluster" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "github.com/karmada-io/karmada/cmd/$2"); }
+ocm() { (cd "$here/multicluster" && go build -trimpath -ldflags "-s -w" -o "$cache/.$1.tmp" "open-cluster-management.io/ocm/cmd/$2"); }
 multicluster() {
   build karmada-scheduler karmada karmada-scheduler scheduler
   build karmada-controller-manager karmada karmada-controller-manager controller-manager
@@ -65,9 +65,9 @@ multicluster() {
   if [ ! -d "$cache/multicluster-crds" ]; then
     local tmp="$cache/.multicluster-crds.tmp" dir
     rm -rf "$tmp"; mkdir -p "$tmp/karmada" "$tmp/ocm"
-    dir=$(cd "$here/karmada" && go list -m -f '{{.Dir}}' github.com/karmada-io/karmada)
+    dir=$(cd "$here/multicluster" && go list -m -f '{{.Dir}}' github.com/karmada-io/karmada)
     find "$dir/charts/karmada/_crds/bases" -name '*.yaml' -exec cp {} "$tmp/karmada/" \;
-    dir=$(cd "$here/ocm" && go list -m -f '{{.Dir}}' open-cluster-management.io/api)
+    dir=$(cd "$here/multicluster" && go list -m -f '{{.Dir}}' open-cluster-management.io/api)
     find "$dir/cluster" -name '*.crd.yaml' -exec cp {} "$tmp/ocm/" \;
     chmod -R u+w "$tmp"; mv "$tmp" "$cache/multicluster-crds"
   fi

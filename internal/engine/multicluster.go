@@ -39,6 +39,10 @@ const (
 	NoPermittedCluster Reason = "NoPermittedCluster"
 )
 
+// KarmadaSkipPropagationLabel keeps Karmada's namespace controller from copying a namespace to
+// every member cluster.
+const KarmadaSkipPropagationLabel = "namespace.karmada.io/skip-auto-propagation"
+
 // The kinds of multi-cluster placement objects the engine narrows.
 const (
 	KarmadaPolicyGroup = "policy.karmada.io"

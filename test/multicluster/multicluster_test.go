@@ -334,6 +334,20 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 		if on, _ := h.runsOn(ctx, "shop", "customers"); !slices.Equal(on, []string{"eu-dublin", "eu-frankfurt"}) {
 			t.Fatalf("customers on %v", on)
 		}
+		// The hub namespace is not labelled to skip Karmada's namespace propagation: said once.
+		h.eventually(t, "the NamespacePropagated Event on the store", func() error {
+			events, err := h.kube.EventsV1().Events("shop").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			for _, e := range events.Items {
+				if e.Reason == controllers.EventNamespacePropagated && e.Regarding.Name == "customers" &&
+					strings.Contains(e.Note, "ap-tokyo, us-virginia") && strings.Contains(e.Note, engine.KarmadaSkipPropagationLabel) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no NamespacePropagated Event among %d", len(events.Items))
+		})
 		h.eventually(t, "the store counts its template and reports no violation", func() error {
 			s, err := h.store(ctx, "shop", "customers")
 			if err != nil {

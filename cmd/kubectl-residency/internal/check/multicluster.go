@@ -13,10 +13,6 @@ import (
 	"github.com/residency-operator/residency-operator/internal/manifest"
 )
 
-// karmadaSkipPropagationLabel keeps Karmada's namespace controller from copying a namespace to
-// every member cluster.
-const karmadaSkipPropagationLabel = "namespace.karmada.io/skip-auto-propagation"
-
 // checkClusterPolicies decides each Karmada and OCM placement policy as the hub's admission
 // webhook would (engine.DecideClusterPolicy): refusals are errors, narrowing is reported because
 // the live object will then differ from the manifest, and a purging failover is a warning.
@@ -68,12 +64,12 @@ func (c *checker) checkClusterPolicies(set *manifest.Set) {
 		}
 	}
 	for _, ns := range set.Namespaces {
-		if !karmadaNamespaces[ns.Name] || ns.Labels[karmadaSkipPropagationLabel] == "true" {
+		if !karmadaNamespaces[ns.Name] || ns.Labels[engine.KarmadaSkipPropagationLabel] == "true" {
 			continue
 		}
 		c.report(set.ObjectOf(ns), RuleNamespacePropagated, Warning,
 			"namespace %q holds stores and is propagated by Karmada, whose namespace controller copies it to every member cluster, outside the permitted jurisdictions too. "+
-				"Fix: label it %s: \"true\" and propagate it with a PropagationPolicy its stores narrow", ns.Name, karmadaSkipPropagationLabel)
+				"Fix: label it %s: \"true\" and propagate it with a PropagationPolicy its stores narrow", ns.Name, engine.KarmadaSkipPropagationLabel)
 	}
 }
 

@@ -608,6 +608,9 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 				[]byte(`{"metadata":{"labels":`+labels+`}}`), metav1.PatchOptions{})
 			return err
 		}
+		// RBAC reaches kube-apiserver's authorizer a moment after it is written: wait until an
+		// ordinary label may be set, which the agent may always do.
+		h.eventually(t, "the agent's RBAC in force", func() error { return patch(`{"team": "payments"}`) })
 		for _, forged := range []string{
 			fmt.Sprintf(`{%q: "true"}`, h.euLabel),
 			fmt.Sprintf(`{%q: "DE", %q: "person"}`, v1alpha1.CountryLabel, v1alpha1.CountrySourceLabel),
@@ -617,6 +620,36 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "may not set or change its own location labels") {
 				t.Errorf("the agent set %s: err = %v", forged, err)
 			}
+		}
+		// A bootstrap identity registering a new cluster may not give it a location either.
+		bootstrapRole := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ocm-bootstrap"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"cluster.open-cluster-management.io"}, Resources: []string{"managedclusters"}, Verbs: []string{"create", "get"}}}}
+		bootstrapBinding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ocm-bootstrap"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: bootstrapRole.Name},
+			Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "system:serviceaccount:open-cluster-management:agent-registration-bootstrap"}}}
+		for _, o := range []client.Object{bootstrapRole, bootstrapBinding} {
+			if err := h.client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bootstrapCfg := rest.CopyConfig(h.cluster.Config)
+		bootstrapCfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:open-cluster-management:agent-registration-bootstrap",
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:open-cluster-management", "system:authenticated"}}
+		forgedNew := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedCluster",
+			"metadata": map[string]any{"name": "ocm-new", "labels": map[string]any{engine.RegionLabel: "eu-central-1"}},
+			"spec":     map[string]any{"hubAcceptsClient": false},
+		}}
+		var err error
+		h.eventually(t, "the bootstrap identity's RBAC in force", func() error {
+			_, err = dynamic.NewForConfigOrDie(bootstrapCfg).Resource(localcluster.OCMManagedClusterGVR).Create(ctx, forgedNew, metav1.CreateOptions{})
+			if err != nil && strings.Contains(err.Error(), "cannot create resource") {
+				return err
+			}
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "may not set or change its own location labels") {
+			t.Errorf("the bootstrap identity created a ManagedCluster with a region: err = %v", err)
 		}
 		// Its other labels are its own business.
 		if err := patch(`{"team": "payments"}`); err != nil {

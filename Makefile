@@ -84,7 +84,7 @@ verify-fmt:
 tools: ## Build the control plane, kwok, helm, Karmada and OCM into $(TOOLS_DIR) and install Debian's chromium (once per machine).
 	@# The control plane keeps the build settings it was measured and tested with, not the tree's.
 	@env -u CGO_ENABLED -u GOFLAGS bash hack/tools/build.sh >/dev/null
-	@# Karmada and OCM for test/multicluster and demo-multicluster: a separate step, about 12 minutes cold on 2 cores.
+	@# Karmada and OCM for test/multicluster and demo-multicluster: a separate step, about 13 minutes cold on 2 cores.
 	@env -u CGO_ENABLED -u GOFLAGS bash hack/tools/build.sh multicluster >/dev/null
 	@bash hack/tools/chromium.sh >/dev/null
 

@@ -55,6 +55,11 @@ func recordStoreMetrics(store *v1alpha1.PersonalDataStore, status v1alpha1.Perso
 	storeViolations.WithLabelValues(store.Namespace, store.Name).Set(float64(status.ViolationCount))
 	storeGoverned.WithLabelValues(store.Namespace, store.Name, "Pod").Set(float64(status.GovernedPods))
 	storeGoverned.WithLabelValues(store.Namespace, store.Name, "PersistentVolumeClaim").Set(float64(status.GovernedVolumes))
+	if status.GovernedTemplates > 0 {
+		storeGoverned.WithLabelValues(store.Namespace, store.Name, "Template").Set(float64(status.GovernedTemplates))
+	} else {
+		storeGoverned.DeleteLabelValues(store.Namespace, store.Name, "Template")
+	}
 	// The Compliant condition is the verdict (processor findings count too), not the violation count.
 	compliant := 0.0
 	if meta.IsStatusConditionTrue(status.Conditions, v1alpha1.CompliantCondition) {
@@ -70,6 +75,7 @@ func forgetStoreMetrics(namespace, name string) {
 	evictionsHeld.DeleteLabelValues(namespace, name)
 	storeGoverned.DeleteLabelValues(namespace, name, "Pod")
 	storeGoverned.DeleteLabelValues(namespace, name, "PersistentVolumeClaim")
+	storeGoverned.DeleteLabelValues(namespace, name, "Template")
 	evictions.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "store": name})
 }
 

@@ -722,4 +722,22 @@ func TestKarmadaAndOCMPlacementStayInside(t *testing.T) {
 		}
 		t.Logf("after the Jurisdiction's deletion customers runs on %v", on)
 	})
+
+	t.Run("with the operator down, governed placement policies fail closed and ungoverned ones are untouched", func(t *testing.T) {
+		h.stopMgr()
+		<-h.mgrDone
+		if _, err := h.propagateEverywhere(ctx, "shop", "while-down", "customers", nil); err == nil {
+			t.Fatal("a PropagationPolicy of a governed namespace was admitted unnarrowed while the operator was down")
+		} else if !strings.Contains(err.Error(), "selectors.multicluster.dataresidency.io") {
+			t.Fatalf("refused, but not by the placement webhook: %v", err)
+		}
+		if _, err := h.propagateEverywhere(ctx, "tools", "while-down", "dashboard", nil); err != nil {
+			t.Fatalf("an ungoverned namespace's policy was blocked by the operator's outage: %v", err)
+		}
+		// What was placed stays where it was.
+		on, err := h.runsOn(ctx, "tools", "dashboard")
+		if err != nil || len(on) != len(h.members) {
+			t.Fatalf("dashboard on %v (%v)", on, err)
+		}
+	})
 }

@@ -310,13 +310,9 @@ func (r *ClusterLocationReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, err
 	}
 	loc := r.Locate(u)
-	desired := desiredPlaceMetadata(u.GetLabels(), u.GetAnnotations(), loc, matchers)
+	desired := desiredPlaceMetadata(u.GetLabels(), u.GetAnnotations(), loc, matchers, "cluster")
 	if desired.annotations == nil {
 		desired.annotations = map[string]string{}
-	}
-	if desired.problem != "" {
-		desired.detail = strings.NewReplacer("on the node", "on the cluster", "label the node", "label the cluster").Replace(desired.detail)
-		desired.annotations[engine.LocationDetailAnnotation] = desired.detail
 	}
 	delete(desired.annotations, HeldLabelsAnnotation)
 	if held := r.holdLosses(ctx, u, &desired); len(held) > 0 {

@@ -125,13 +125,13 @@ type nodeMetadata struct {
 // desiredNodeMetadata is the pure part of the node controller: from a node and the jurisdictions,
 // the labels and annotations the node should carry.
 func desiredNodeMetadata(node *corev1.Node, matchers []*engine.JurisdictionMatcher, trust engine.Trust) nodeMetadata {
-	return desiredPlaceMetadata(node.Labels, node.Annotations, engine.LocateNode(node, trust), matchers)
+	return desiredPlaceMetadata(node.Labels, node.Annotations, engine.LocateNode(node, trust), matchers, "node")
 }
 
 // desiredPlaceMetadata is the labels and annotations of a place (a node, or a member cluster in
 // the hub) at location loc: one rule for both, so that the permitted terms select clusters as
 // they select nodes.
-func desiredPlaceMetadata(placeLabels, placeAnnotations map[string]string, loc engine.NodeLocation, matchers []*engine.JurisdictionMatcher) nodeMetadata {
+func desiredPlaceMetadata(placeLabels, placeAnnotations map[string]string, loc engine.NodeLocation, matchers []*engine.JurisdictionMatcher, noun string) nodeMetadata {
 	// A country the operator wrote goes whenever it is not derived again (an untrusted or unknown
 	// location), even when LocateNode has no country to derive.
 	derivedCountry := loc.CountrySource == engine.CountryFromCatalog || placeLabels[v1alpha1.CountrySourceLabel] == string(engine.CountryFromCatalog)
@@ -179,7 +179,7 @@ func desiredPlaceMetadata(placeLabels, placeAnnotations map[string]string, loc e
 		out.problem, out.detail = engine.ProblemUntrusted, loc.Untrusted
 	case len(names) == 0 && loc.Country == "":
 		out.problem = engine.ProblemUnknown
-		out.detail = unknownLocationDetail(loc)
+		out.detail = unknownLocationDetail(loc, noun)
 	}
 	delete(out.annotations, engine.LocationProblemAnnotation)
 	delete(out.annotations, engine.LocationDetailAnnotation)
@@ -193,13 +193,14 @@ func desiredPlaceMetadata(placeLabels, placeAnnotations map[string]string, loc e
 	return out
 }
 
-func unknownLocationDetail(loc engine.NodeLocation) string {
+// unknownLocationDetail says why a place ("node" or "cluster") is located nowhere, and what to set.
+func unknownLocationDetail(loc engine.NodeLocation, noun string) string {
 	if loc.Region == "" {
-		return fmt.Sprintf("no %s label, no country label %s, and no Jurisdiction nodeSelector matches; label the node with its region or country",
-			engine.RegionLabel, v1alpha1.CountryLabel)
+		return fmt.Sprintf("no %s label, no country label %s, and no Jurisdiction nodeSelector matches; label the %s with its region or country",
+			engine.RegionLabel, v1alpha1.CountryLabel, noun)
 	}
-	return fmt.Sprintf("region %q is not in the region catalog and in no Jurisdiction's regions; set %s on the node or add the region to a Jurisdiction",
-		loc.Region, v1alpha1.CountryLabel)
+	return fmt.Sprintf("region %q is not in the region catalog and in no Jurisdiction's regions; set %s on the %s or add the region to a Jurisdiction",
+		loc.Region, v1alpha1.CountryLabel, noun)
 }
 
 func (r *NodeReconciler) setProblem(node, problem string) {

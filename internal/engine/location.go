@@ -69,6 +69,19 @@ type Trust struct {
 // region the catalog places in another country makes the node Untrusted. Otherwise the country
 // comes from the believed region through the catalog.
 func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
+	return locate(node, trust, nodeWords)
+}
+
+// placeWords name the kind of place being located in LocateNode's messages: a node, or a member
+// cluster that LocateCluster locates by the same rule.
+type placeWords struct {
+	// noun is "node" or "cluster"; resource is what kubectl labels ("node", "clusters.cluster.karmada.io").
+	noun, resource string
+}
+
+var nodeWords = placeWords{noun: "node", resource: "node"}
+
+func locate(node *corev1.Node, trust Trust, w placeWords) NodeLocation {
 	labels := node.Labels
 	loc := NodeLocation{
 		Region: firstNonEmpty(labels[RegionLabel], labels[LegacyRegionLabel]),
@@ -114,8 +127,8 @@ func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
 		// kubelet's word, nor on a providerID a kubelet may set once on a node that had none), and
 		// contradicts the country when it places the node elsewhere: one of the two is wrong.
 		if c, _ := catalogCountry(loc); c != "" && c != country && loc.Untrusted == "" {
-			loc.Untrusted = fmt.Sprintf("region %q is in %s, but a person set the node's country to %s (label %s); remove the region label, or correct the country",
-				loc.Region, c, country, v1alpha1.CountryLabel)
+			loc.Untrusted = fmt.Sprintf("region %q is in %s, but a person set the %s's country to %s (label %s); remove the region label, or correct the country",
+				loc.Region, c, w.noun, country, v1alpha1.CountryLabel)
 		}
 		if loc.Region == "" || !strings.EqualFold(loc.Region, confirmed) {
 			loc.Region, loc.Zone = "", ""
@@ -127,9 +140,9 @@ func LocateNode(node *corev1.Node, trust Trust) NodeLocation {
 	switch {
 	case loc.Untrusted != "":
 	case confirmed != "" && loc.Region != "" && !strings.EqualFold(loc.Region, confirmed):
-		loc.Untrusted = fmt.Sprintf("the node now claims region %q but was first seen in, or confirmed for, region %q (label %s); nodes do not change region. "+
-			"If it really moved, confirm it: kubectl label node %s %s=%s --overwrite",
-			loc.Region, confirmed, v1alpha1.ConfirmedRegionLabel, node.Name, v1alpha1.ConfirmedRegionLabel, loc.Region)
+		loc.Untrusted = fmt.Sprintf("the %s now claims region %q but was first seen in, or confirmed for, region %q (label %s); %ss do not change region. "+
+			"If it really moved, confirm it: kubectl label %s %s %s=%s --overwrite",
+			w.noun, loc.Region, confirmed, v1alpha1.ConfirmedRegionLabel, w.noun, w.resource, node.Name, v1alpha1.ConfirmedRegionLabel, loc.Region)
 	case confirmed != "":
 		loc.Region = confirmed
 	case loc.Region != "" && !idHasLocation && !trust.RegistrationTopology:

@@ -89,11 +89,9 @@ func LocateCluster(resource, name, provider, region, zone string, labels map[str
 	if zone == "" {
 		delete(node.Labels, ZoneLabel)
 	}
-	loc := LocateNode(node, Trust{RegistrationTopology: true})
-	// LocateNode's words are about nodes; its fixes name the node's resource.
-	loc.Untrusted = strings.NewReplacer("kubectl label node "+name, "kubectl label "+resource+" "+name,
-		"the node now claims", "the cluster now claims", "nodes do not change region", "clusters do not change region",
-		"the node's country", "the cluster's country").Replace(loc.Untrusted)
+	// Nothing on a cluster's spec or labels is kubelet-settable, so its region is registration
+	// topology the hub vouches for; the pin and the person-set country work as for nodes.
+	loc := locate(node, Trust{RegistrationTopology: true}, placeWords{noun: "cluster", resource: resource})
 	if p := ClusterProvider(provider); p != "" && loc.Trusted() {
 		loc.Provider = p
 		if loc.CountrySource == CountryFromCatalog || loc.Country == "" && loc.CountrySource == "" {

@@ -82,7 +82,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if plan == nil {
 		// Out of force first, then gone: a namespace still marked without a plan refuses pods.
 		if ns != nil && ns.DeletionTimestamp.IsZero() {
-			if err := r.markCompiled(ctx, ns, false); err != nil {
+			if err := r.markCompiled(ctx, ns, false, false); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
@@ -115,7 +115,7 @@ func (r *AdmissionPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				return ctrl.Result{RequeueAfter: left}, nil
 			}
 		}
-		if err := r.markCompiled(ctx, ns, true); err != nil {
+		if err := r.markCompiled(ctx, ns, true, admissionpolicy.Warns(plan)); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -261,20 +261,25 @@ func (r *AdmissionPolicyReconciler) ensureClusterPolicies(ctx context.Context) e
 	return nil
 }
 
-// markCompiled sets or removes PoliciesCompiledLabel: set, the gate no longer holds new pods.
-func (r *AdmissionPolicyReconciler) markCompiled(ctx context.Context, ns *corev1.Namespace, inForce bool) error {
+// markCompiled sets or removes PoliciesCompiledLabel (set, the gate no longer holds new pods) and
+// PoliciesWarnLabel (set, the warn policy is evaluated too).
+func (r *AdmissionPolicyReconciler) markCompiled(ctx context.Context, ns *corev1.Namespace, inForce, warns bool) error {
 	_, marked := ns.Labels[v1alpha1.PoliciesCompiledLabel]
-	if marked == inForce {
+	_, warnMarked := ns.Labels[v1alpha1.PoliciesWarnLabel]
+	warns = warns && inForce
+	if marked == inForce && warnMarked == warns {
 		return nil
 	}
 	patch := client.MergeFrom(ns.DeepCopy())
-	if inForce {
-		if ns.Labels == nil {
-			ns.Labels = map[string]string{}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	for label, set := range map[string]bool{v1alpha1.PoliciesCompiledLabel: inForce, v1alpha1.PoliciesWarnLabel: warns} {
+		if set {
+			ns.Labels[label] = "true"
+		} else {
+			delete(ns.Labels, label)
 		}
-		ns.Labels[v1alpha1.PoliciesCompiledLabel] = "true"
-	} else {
-		delete(ns.Labels, v1alpha1.PoliciesCompiledLabel)
 	}
 	if err := r.Patch(ctx, ns, patch); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("labelling namespace: %w", err)

@@ -116,6 +116,33 @@ var _ = Describe("Compiled admission policies", Ordered, func() {
 		}).Should(Succeed())
 	})
 
+	It("binds the warn policy only to namespaces whose stores warn", func() {
+		labels := func(g Gomega) map[string]string {
+			nsObj := &corev1.Namespace{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+			return nsObj.Labels
+		}
+		Expect(labels(Default)).To(HaveKey(v1alpha1.PoliciesCompiledLabel))
+		Expect(labels(Default)).NotTo(HaveKey(v1alpha1.PoliciesWarnLabel), "Enforce stores only: nothing to warn about")
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.WarnName}, binding)).To(Succeed())
+		Expect(binding.Spec.MatchResources.NamespaceSelector.MatchExpressions).To(ContainElement(metav1.LabelSelectorRequirement{
+			Key: v1alpha1.PoliciesWarnLabel, Operator: metav1.LabelSelectorOpExists}))
+
+		warn := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: "batch-warn", Namespace: ns},
+			Spec: v1alpha1.PersonalDataStoreSpec{
+				WorkloadSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"tier": "batch"}},
+				AllowedJurisdictions: []v1alpha1.JurisdictionName{"compiled-eu"},
+				DataCategories:       []v1alpha1.DataCategory{v1alpha1.UsageActivity},
+				Enforcement:          v1alpha1.Warn,
+			}}
+		Expect(k8sClient.Create(ctx, warn)).To(Succeed())
+		Eventually(labels).Should(HaveKeyWithValue(v1alpha1.PoliciesWarnLabel, "true"))
+		Expect(k8sClient.Delete(ctx, warn)).To(Succeed())
+		Eventually(labels).ShouldNot(HaveKey(v1alpha1.PoliciesWarnLabel))
+		Expect(labels(Default)).To(HaveKey(v1alpha1.PoliciesCompiledLabel))
+	})
+
 	It("removes the per-namespace policies of earlier releases, and no policy it did not write", func() {
 		allow := admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
@@ -166,6 +193,7 @@ var _ = Describe("Compiled admission policies", Ordered, func() {
 			nsObj := &corev1.Namespace{}
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
 			g.Expect(nsObj.Labels).NotTo(HaveKey(v1alpha1.PoliciesCompiledLabel))
+			g.Expect(nsObj.Labels).NotTo(HaveKey(v1alpha1.PoliciesWarnLabel))
 		}, 10*time.Second).Should(Succeed())
 		// The cluster-wide policies stay for the other namespaces.
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: admissionpolicy.DenyName}, &admissionregistrationv1.ValidatingAdmissionPolicy{})).To(Succeed())

@@ -48,6 +48,11 @@ const (
 	// policies are in force; pods created from then on are placed at creation and not gated.
 	PoliciesCompiledLabel = "dataresidency.io/policies-compiled"
 
+	// PoliciesWarnLabel is set by the operator, beside PoliciesCompiledLabel, on a namespace whose
+	// compiled plan warns about some pod (it has Warn stores). The warn policy is bound to these
+	// namespaces only, so that pods elsewhere do not pay for its evaluation.
+	PoliciesWarnLabel = "dataresidency.io/policies-warn"
+
 	// PlacementGate is the scheduling gate that holds a pod of an awaiting namespace until the
 	// operator releases it; the release passes through the compiled policies, which place it.
 	PlacementGate = "dataresidency.io/awaiting-policies"

@@ -142,15 +142,33 @@ func randomPolicies(r *rand.Rand, namespace string, now time.Time) *engine.Polic
 		s := &v1alpha1.PersonalDataStore{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("store-%d", i), Namespace: namespace}}
 		s.Spec.Enforcement = modes[r.IntN(len(modes))]
 		s.Spec.WorkloadSelector = randomSelector(r)
-		for _, j := range jurisdictionNames {
-			if r.IntN(2) == 0 {
-				s.Spec.AllowedJurisdictions = append(s.Spec.AllowedJurisdictions, v1alpha1.JurisdictionName(j))
+		if r.IntN(3) == 0 {
+			// eu or us alone: two such stores disagree, and their pods are denied or warned about.
+			s.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{v1alpha1.JurisdictionName([]string{"eu", "us"}[r.IntN(2)])}
+		} else {
+			for _, j := range jurisdictionNames {
+				if r.IntN(2) == 0 {
+					s.Spec.AllowedJurisdictions = append(s.Spec.AllowedJurisdictions, v1alpha1.JurisdictionName(j))
+				}
 			}
 		}
 		if len(s.Spec.AllowedJurisdictions) == 0 {
 			s.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{v1alpha1.JurisdictionName(jurisdictionNames[r.IntN(4)])}
 		}
 		p.Stores = append(p.Stores, s)
+	}
+	if len(p.Stores) >= 2 && r.IntN(2) == 0 {
+		// Contested: two stores select the same pods and share no jurisdiction; the second warns,
+		// and the first's mode decides between a denial and a warning.
+		a, b := p.Stores[0], p.Stores[1]
+		if len(a.Spec.WorkloadSelector.MatchLabels)+len(a.Spec.WorkloadSelector.MatchExpressions) == 0 {
+			a.Spec.WorkloadSelector = metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}
+		}
+		b.Spec.WorkloadSelector = *a.Spec.WorkloadSelector.DeepCopy()
+		a.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"eu"}
+		b.Spec.AllowedJurisdictions = []v1alpha1.JurisdictionName{"us"}
+		b.Spec.Enforcement = v1alpha1.Warn
 	}
 	if r.IntN(3) == 0 {
 		ex := &v1alpha1.ResidencyException{ObjectMeta: metav1.ObjectMeta{Name: "ex", Namespace: namespace,
@@ -300,8 +318,11 @@ func compileAndApply(t testing.TB, c client.Client, namespace string, p *engine.
 	if err != nil {
 		t.Fatalf("compiling: %v", err)
 	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace,
-		Labels: map[string]string{v1alpha1.PoliciesCompiledLabel: "true"}}}); err != nil {
+	labels := map[string]string{v1alpha1.PoliciesCompiledLabel: "true"}
+	if admissionpolicy.Warns(plan) {
+		labels[v1alpha1.PoliciesWarnLabel] = "true"
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: labels}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Create(ctx, plan); err != nil {
@@ -427,7 +448,7 @@ func TestCompiledPoliciesAgree(t *testing.T) {
 	t.Logf("seed %d (RESIDENCY_AGREE_SEED=%d reproduces this run)", seed, seed)
 	nodes := randomNodes(r)
 	now := time.Now()
-	pods := 0
+	pods, warnedPods, deniedPods := 0, 0, 0
 	for set := range 40 {
 		namespace := fmt.Sprintf("agree-%d", set)
 		p := randomPolicies(r, namespace, now)
@@ -454,10 +475,23 @@ func TestCompiledPoliciesAgree(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		for _, pod := range batch {
+			switch want := decide(p, pod); {
+			case len(want.denied) > 0:
+				deniedPods++
+			case len(want.warned) > 0:
+				warnedPods++
+			}
+		}
 		pods += len(batch)
 		_ = c.Delete(context.Background(), compiled)
 	}
-	t.Logf("%d pods under 40 random policy sets agree with the engine", pods)
+	t.Logf("%d pods under 40 random policy sets agree with the engine (%d denied, %d admitted with warnings)", pods, deniedPods, warnedPods)
+	// Half the sets are contested, each a denial or a warning: none of either means the sets no
+	// longer exercise the deny or the warn policy, and agreement would prove nothing about them.
+	if deniedPods == 0 || warnedPods == 0 {
+		t.Errorf("the random policy sets denied %d pods and warned about %d: both must be exercised", deniedPods, warnedPods)
+	}
 }
 
 func describe(p *engine.Policies) string {

@@ -251,6 +251,17 @@ func podPlan(plan engine.PodPlan) (v1alpha1.PodPlan, bool, error) {
 	return out, !nothing, nil
 }
 
+// Warns reports whether plan warns about some pod: its namespace then needs the warn policy,
+// and carries v1alpha1.PoliciesWarnLabel.
+func Warns(plan *v1alpha1.AdmissionPlan) bool {
+	for _, pp := range plan.Spec.Plans {
+		if pp.Warn != "" || pp.WarnRequirement != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // checkLoosened makes sure the policies' loosened message, filled with u's requirement, is the
 // engine's: if the engine's wording changes shape, compiling fails instead of the message drifting.
 func checkLoosened(u *engine.ConditionalFinding) error {
@@ -428,12 +439,16 @@ var applies = admissionregistrationv1.Variable{Name: "applies",
 	Expression: `request.operation == "CREATE" || (` + hasGate("oldObject") + ` && !` + hasGate("object") + `)`}
 
 // governed binds a policy to the namespaces whose plans are in force (PoliciesCompiledLabel,
-// set by the operator once the namespace's AdmissionPlan is written), never to excluded ones. The
-// plan is the namespace's AdmissionPlan; a governed namespace without one is refused: fail closed.
-func governed(excluded []string) (*admissionregistrationv1.MatchResources, *admissionregistrationv1.ParamRef) {
+// set by the operator once the namespace's AdmissionPlan is written) and that carry every one of
+// also, never to excluded ones. The plan is the namespace's AdmissionPlan; a governed namespace
+// without one is refused: fail closed.
+func governed(excluded []string, also ...string) (*admissionregistrationv1.MatchResources, *admissionregistrationv1.ParamRef) {
 	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 		{Key: v1alpha1.PoliciesCompiledLabel, Operator: metav1.LabelSelectorOpExists},
 	}}
+	for _, label := range also {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{Key: label, Operator: metav1.LabelSelectorOpExists})
+	}
 	if len(excluded) > 0 {
 		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
 			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: slices.Sorted(slices.Values(excluded))})
@@ -522,6 +537,11 @@ func validating(name string, excluded []string, action admissionregistrationv1.V
 		Expression: `!variables.applies || variables.loosened == "" || ` + implies("variables.groups"), MessageExpression: "variables.loosened",
 		Reason: ptr.To(metav1.StatusReasonForbidden)})
 	match, param := governed(excluded)
+	if action == admissionregistrationv1.Warn {
+		// Most namespaces have no Warn store, and every policy evaluated costs a pod creation
+		// a conversion of the pod and of the plan: the warn policy runs only where it can warn.
+		match, param = governed(excluded, v1alpha1.PoliciesWarnLabel)
+	}
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: meta(name),
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{

@@ -4,11 +4,13 @@ import (
 	"context"
 	"maps"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,7 +91,7 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("personaldatastore").
 		For(&v1alpha1.PersonalDataStore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.storesOfPod), builder.WithPredicates(podPlacementChanged)).
+		Watches(&corev1.Pod{}, batched{handler.EnqueueRequestsFromMapFunc(r.storesOfPod), podEventBatch}, builder.WithPredicates(podPlacementChanged)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNode), builder.WithPredicates(nodeLocationChanged)).
 		// A node that could now take held evictions' pods brings back the stores holding them.
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.storesHoldingEvictions), builder.WithPredicates(nodeCapacityChanged)).
@@ -103,6 +105,42 @@ func (r *StoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.storesOfNetworkPolicy)).
 		Complete(r)
 }
+
+// podEventBatch is how long a store waits after one of its pods changes before it is audited: the
+// pod events of a rollout within that time come to one audit and one status write, not one per
+// pod (each audit reads all the store's pods). Status is at most this much behind its pods.
+const podEventBatch = time.Second
+
+// batched enqueues what its handler enqueues after delay. The work queue keeps an item's earliest
+// time, so events in a stream do not postpone each other: one reconcile per delay at most.
+type batched struct {
+	handler.EventHandler
+	delay time.Duration
+}
+
+func (b batched) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	b.EventHandler.Create(ctx, e, delayedQueue{q, b.delay})
+}
+
+func (b batched) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	b.EventHandler.Update(ctx, e, delayedQueue{q, b.delay})
+}
+
+func (b batched) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	b.EventHandler.Delete(ctx, e, delayedQueue{q, b.delay})
+}
+
+func (b batched) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	b.EventHandler.Generic(ctx, e, delayedQueue{q, b.delay})
+}
+
+// delayedQueue turns Add into AddAfter.
+type delayedQueue struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+	delay time.Duration
+}
+
+func (q delayedQueue) Add(item reconcile.Request) { q.AddAfter(item, q.delay) }
 
 // storeSelectorCache lists a namespace's stores once per map call, however many objects map.
 type storeSelectorCache struct {

@@ -68,6 +68,11 @@ const (
 	modePolicies = "policies" // compiled policies; the webhooks only judge pinned pods
 	modeWebhook  = "webhook"  // not compiled; the webhooks do everything
 	modeBoth     = "both"     // compiled policies and the webhooks
+	// modeFloor is no store and one MutatingAdmissionPolicy without parameters that writes what
+	// the compiled policies write into the benchmark's pod (the placement annotations and the
+	// node affinity) without reading the pod: what kube-apiserver charges for any in-apiserver
+	// placement, before any decision is made. No compiled placement can cost less.
+	modeFloor = "floor"
 )
 
 var (
@@ -99,7 +104,11 @@ var (
 // reaction to the pods (the log line breaks them down by verb and resource).
 //
 // Then, with the manager stopped (the policies stay compiled in the API server), none against
-// policies again: stopped-*, the pure in-apiserver cost of the compiled policies.
+// policies and floor: stopped-*, the pure in-apiserver cost of the compiled policies, and the
+// least any MutatingAdmissionPolicy that places the pod costs (stopped-floor-*). Per mode,
+// <mode>-admission-policy-ms/pod is the time kube-apiserver spent evaluating admission policies
+// (apiserver_{mutating,validating}_admission_policy_check_duration_seconds), per pod created in
+// the saturated and serial runs: wall time, which under saturation includes waiting for a CPU.
 //
 // Last, with the manager started again: the ungoverned namespace's throughput before and after
 // extraStores more namespaces with one store each are compiled (stores200-*). That comparison is
@@ -179,13 +188,15 @@ func BenchmarkAdmissionModes(b *testing.B) {
 			objs = append(objs, benchStore(m))
 		}
 	}
+	floor, floorBinding := floorPolicy()
+	objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: modeFloor}}, floor, floorBinding)
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
 			b.Fatal(err)
 		}
 	}
 	tmpl := benchPod()
-	for _, m := range modes {
+	for _, m := range append(slices.Clone(modes), modeFloor) {
 		if err := waitPlaced(ctx, cs, tmpl, m, m != modeNone); err != nil {
 			b.Fatal(err)
 		}
@@ -216,12 +227,13 @@ func BenchmarkAdmissionModes(b *testing.B) {
 
 	// Phase 2: the manager stopped; the compiled policies stay in force in the API server.
 	op.stop()
-	for _, m := range []string{modeNone, modePolicies} {
+	stoppedModes := []string{modeNone, modePolicies, modeFloor}
+	for _, m := range stoppedModes {
 		r.warmup(m)
 	}
 	for round := range rounds {
-		for i := range 2 {
-			m := []string{modeNone, modePolicies}[(round+i)%2]
+		for i := range stoppedModes {
+			m := stoppedModes[(round+i)%len(stoppedModes)]
 			r.measure("stopped-"+m, m)
 		}
 	}
@@ -262,6 +274,7 @@ type result struct {
 	roundRates   []float64 // pods/s of each round's saturated run
 	serial       []time.Duration
 	cpu          time.Duration // kube-apiserver's, in the saturated runs
+	policyTime   float64       // seconds kube-apiserver spent evaluating admission policies, serial and saturated runs
 	webhookCalls float64       // the residency webhooks', in the saturated runs
 	// writes are the API server's write requests other than the pods' creation, by verb and
 	// resource, from the serial run until the operator is idle after the saturated one: what the
@@ -271,6 +284,11 @@ type result struct {
 }
 
 func (r *result) rate() float64 { return float64(r.satPods) / r.satWall.Seconds() }
+
+// policyTimePerPod is the admission policies' evaluation time per pod created, in ms.
+func (r *result) policyTimePerPod() float64 {
+	return r.policyTime * 1000 / float64(r.writePods)
+}
 
 type runner struct {
 	b       *testing.B
@@ -309,7 +327,7 @@ func (r *runner) measure(key, ns string) {
 	}
 	l := r.load(ns)
 	r.waitIdle()
-	writes0 := scrapeWrites(r.ctx, r.b, r.cs)
+	writes0, policy0 := scrapeWrites(r.ctx, r.b, r.cs), scrapePolicyTime(r.ctx, r.b, r.cs)
 	lat, err := l.Create(r.ctx, serialPods, 1, 0)
 	if err != nil {
 		r.b.Fatal(err)
@@ -327,6 +345,7 @@ func (r *runner) measure(key, ns string) {
 	res.satPods += satPods
 	res.satWall += wall
 	res.roundRates = append(res.roundRates, satPods/wall.Seconds())
+	res.policyTime += scrapePolicyTime(r.ctx, r.b, r.cs) - policy0
 	r.waitIdle()
 	if res.writes == nil {
 		res.writes = map[string]float64{}
@@ -355,7 +374,7 @@ func (r *runner) cleanup(ns string) {
 }
 
 // waitIdle waits until the operator's controllers have nothing left to do: no reconcile running and
-// nothing added to a work queue for half a second. It gives up (and says so) after a minute, as
+// nothing added to a work queue for 1.5 s. It gives up (and says so) after a minute, as
 // a controller may requeue periodically. With the manager stopped it returns at once.
 func (r *runner) waitIdle() {
 	r.b.Helper()
@@ -371,7 +390,8 @@ func (r *runner) waitIdle() {
 		} else {
 			quiet = 0
 		}
-		if quiet >= 5 {
+		// 1.5 s: the store controller batches pod events for a second before it audits.
+		if quiet >= 15 {
 			return
 		}
 		last = adds
@@ -423,9 +443,9 @@ func (r *runner) report() {
 				writes = append(writes, fmt.Sprintf("%s %.2f", k, per))
 			}
 		}
-		b.Logf("%-20s saturated %6.1f pods/s (rounds: %s), serial p50 %.2f ms p99 %.2f ms, apiserver %.2f ms CPU/pod, %.2f webhook calls/pod, other writes/pod: %s",
+		b.Logf("%-20s saturated %6.1f pods/s (rounds: %s), serial p50 %.2f ms p99 %.2f ms, apiserver %.2f ms CPU/pod, admission policies %.2f ms/pod, %.2f webhook calls/pod, other writes/pod: %s",
 			key, res.rate(), strings.Join(rates, " "), ms(localcluster.Percentile(res.serial, 50)), ms(localcluster.Percentile(res.serial, 99)),
-			ms(res.cpu)/float64(res.satPods), res.webhookCalls/float64(res.satPods), strings.Join(writes, ", "))
+			ms(res.cpu)/float64(res.satPods), res.policyTimePerPod(), res.webhookCalls/float64(res.satPods), strings.Join(writes, ", "))
 	}
 	abs := func(prefix string, res *result) {
 		b.ReportMetric(res.rate(), prefix+"-sat-pods/s")
@@ -433,6 +453,7 @@ func (r *runner) report() {
 		b.ReportMetric(ms(localcluster.Percentile(res.serial, 99)), prefix+"-serial-p99-ms")
 		b.ReportMetric(ms(res.cpu)/float64(res.satPods), prefix+"-apiserver-cpu-ms/pod")
 		b.ReportMetric(res.webhookCalls/float64(res.satPods), prefix+"-webhook-calls/pod")
+		b.ReportMetric(res.policyTimePerPod(), prefix+"-admission-policy-ms/pod")
 		total := 0.0
 		for _, v := range res.writes {
 			total += v
@@ -467,6 +488,9 @@ func (r *runner) report() {
 	abs("stopped-none", stoppedNone)
 	abs("stopped-policies", stoppedPolicies)
 	vs("stopped-policies", stoppedPolicies, stoppedNone, true)
+	stoppedFloor := r.results["stopped-"+modeFloor]
+	abs("stopped-floor", stoppedFloor)
+	vs("stopped-floor", stoppedFloor, stoppedNone, true)
 	b.ReportMetric((slices.Max(stoppedNone.roundRates)-slices.Min(stoppedNone.roundRates))/stoppedNone.rate(), "stopped-none-sat-round-spread")
 	before, after := r.results["stores-before-none"], r.results["stores-after-none"]
 	abs("stores200-before-none", before)
@@ -647,6 +671,39 @@ func installWebhookModeConfigurations(ctx context.Context, c client.Client, asse
 	return nil
 }
 
+// floorPolicy is modeFloor's policy and binding: the benchmark pod's placement (what the compiled
+// policies write for benchStore) as a constant JSON patch, so that nothing is read or decided.
+func floorPolicy() (*admissionregistrationv1.MutatingAdmissionPolicy, *admissionregistrationv1.MutatingAdmissionPolicyBinding) {
+	const selector = "Object.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+	patch := `[
+  JSONPatch{op: "add", path: "/metadata/annotations", value: {"` + v1alpha1.StoresAnnotation + `": "` + storeName + `", "` +
+		v1alpha1.AllowedJurisdictionsAnnotation + `": "eu"}},
+  JSONPatch{op: "add", path: "/spec/affinity", value: Object.spec.affinity{nodeAffinity: Object.spec.affinity.nodeAffinity{
+    requiredDuringSchedulingIgnoredDuringExecution: ` + selector + `{nodeSelectorTerms: [` + selector + `.nodeSelectorTerms{
+      matchExpressions: [` + selector + `.nodeSelectorTerms.matchExpressions{key: "` + v1alpha1.JurisdictionLabelPrefix + `eu", operator: "In", values: ["true"]}]}]}}}}]`
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-floor"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				}}}},
+			Mutations: []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: patch}}},
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+		},
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-floor"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: "bench-floor",
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{corev1.LabelMetadataName: modeFloor}}}},
+	}
+	return policy, binding
+}
+
 // benchStore is an Enforce store in ns that governs the benchmark's pods.
 func benchStore(ns string) *v1alpha1.PersonalDataStore {
 	return &v1alpha1.PersonalDataStore{
@@ -755,6 +812,26 @@ func scrapeWebhookCalls(ctx context.Context, b *testing.B, cs kubernetes.Interfa
 	total, err := localcluster.SumMetric(raw, "apiserver_admission_webhook_admission_duration_seconds_count{", `.dataresidency.io"`)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return total
+}
+
+// scrapePolicyTime returns the seconds kube-apiserver has spent evaluating admission policies,
+// mutating and validating.
+func scrapePolicyTime(ctx context.Context, b *testing.B, cs kubernetes.Interface) float64 {
+	b.Helper()
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatalf("reading the API server's metrics: %v", err)
+	}
+	var total float64
+	for _, metric := range []string{"apiserver_mutating_admission_policy_check_duration_seconds_sum{",
+		"apiserver_validating_admission_policy_check_duration_seconds_sum{"} {
+		v, err := localcluster.SumMetric(raw, metric)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += v
 	}
 	return total
 }

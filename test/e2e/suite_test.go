@@ -87,6 +87,18 @@ var _ = BeforeSuite(func() {
 
 	startManager()
 	started = true
+
+	// Specs run in random order, and one applies workloads at once: wait until kube-apiserver has
+	// loaded the operator's placement gate (a dry-run pod in an awaiting namespace is gated).
+	probeNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gate-probe", Labels: map[string]string{v1alpha1.AwaitPoliciesLabel: "true"}}}
+	Expect(k8sClient.Create(ctx, probeNS)).To(Succeed())
+	Eventually(func(g Gomega) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: probeNS.Name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		g.Expect(k8sClient.Create(ctx, pod, client.DryRunAll)).To(Succeed())
+		g.Expect(pod.Spec.SchedulingGates).To(ContainElement(corev1.PodSchedulingGate{Name: v1alpha1.PlacementGate}))
+	}).Should(Succeed())
+	Expect(k8sClient.Delete(ctx, probeNS)).To(Succeed())
 })
 
 // startManager runs the operator (controllers and webhooks, as main.go wires them) until
